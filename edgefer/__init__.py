@@ -6,10 +6,10 @@ Triton kernels live in submodules that import torch when they are imported.
 """
 
 from ._version import __version__
-from .errors import (BackendUnavailableError, ClipError, EdgeferError, FetchError, MetadataError,
+from .errors import (BackendUnavailableError, ClipError, EdgeferError, ExportError, FetchError, MetadataError,
                      ModelFileError, NoFaceError, VideoError)
 from .labels import DFER_LABELS
 from .runtime import load
 
 __all__ = ["__version__", "load", "DFER_LABELS", "EdgeferError", "ClipError", "ModelFileError", "MetadataError",
-           "BackendUnavailableError", "VideoError", "NoFaceError", "FetchError"]
+           "BackendUnavailableError", "VideoError", "NoFaceError", "FetchError", "ExportError"]

@@ -39,3 +39,11 @@ class NoFaceError(VideoError):
 
 class FetchError(EdgeferError):
     """A sample or zoo artefact could not be fetched from the package registry."""
+
+
+class ExportError(EdgeferError):
+    """An export failed its checks (ONNX checker, or ONNX Runtime disagreeing with PyTorch); nothing was written."""
+
+
+class UntrainedWeightsWarning(UserWarning):
+    """Warned once per file when a model with untrained weights is loaded: its predictions are meaningless."""

@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
-from ..errors import EdgeferError
+from ..errors import EdgeferError, UntrainedWeightsWarning
 
 #: Subcommand modules, in the order ``edgefer --help`` lists them.
 COMMANDS = ("predict", "export", "info", "samples", "spot", "eval_spotting", "zoo", "bench")
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``edgefer`` console script; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    warnings.simplefilter("ignore", UntrainedWeightsWarning)  # every command reports trained/untrained itself
     try:
         return int(args.func(args) or 0)
     except EdgeferError as exc:

@@ -1,5 +1,51 @@
-"""Placeholder until the runtime lands (issue 2)."""
+"""The lightweight runtime: ``edgefer.load(path)`` picks a backend from the file's suffix.
+
+``.onnx`` runs on ONNX Runtime (CPU by default); ``.pt`` on PyTorch (development, parity checks); ``zoo:NAME``
+fetches a ready-made artefact (see ``edgefer zoo list``). Only the ``.pt`` path imports torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import ModelFileError
+from .base import LoadedModel, Prediction
+
+__all__ = ["load", "LoadedModel", "Prediction"]
 
 
-def load(path, **kwargs):  # noqa: D103
-    raise NotImplementedError
+def load(path: str | Path, *, device: str = "cpu", **options) -> LoadedModel:
+    """Load an edgefer artefact for inference.
+
+    Args:
+        path: an ``.onnx`` file, a ``.pt`` checkpoint, or ``"zoo:NAME"``.
+        device: ``"cpu"`` or ``"cuda"``.
+        options: backend options: ``providers``, ``threads`` (ONNX Runtime); ``model_name``, ``kernels`` (PyTorch).
+
+    Returns:
+        A model with ``.predict(clip)``, ``.labels`` and ``.metadata`` (:class:`edgefer.runtime.base.LoadedModel`).
+
+    Raises:
+        ModelFileError: missing, truncated or unsupported file (``.engine`` is not supported yet).
+        MetadataError: the file lacks edgefer metadata or it contradicts the model.
+        BackendUnavailableError: the backend the file needs is not installed.
+        FetchError: a ``zoo:`` entry could not be fetched.
+    """
+    text = str(path)
+    if text.startswith("zoo:"):
+        from ..zoo import zoo_path
+
+        path = zoo_path(text[len("zoo:"):])
+    suffix = Path(path).suffix.lower()
+    if suffix == ".onnx":
+        from .onnx_backend import OnnxModel
+
+        return OnnxModel(path, device=device, **options)
+    if suffix in (".pt", ".pth"):
+        from .torch_backend import TorchModel
+
+        return TorchModel(path, device=device, **options)
+    if suffix in (".engine", ".plan", ".trt"):
+        raise ModelFileError(f"{path}: TensorRT engines are not supported by this edgefer yet; they come with the "
+                             "TensorRT backend. Load the .onnx export on ONNX Runtime meanwhile.")
+    raise ModelFileError(f"{path}: unknown model file type {suffix or '(no suffix)'!r}; edgefer loads .onnx and .pt")

@@ -1,0 +1,138 @@
+"""edgefer checkpoints: a ``.pt`` file holding the model name, its config, labels and state dict.
+
+The file is a plain dict of strings, numbers, lists and tensors, so it loads with
+``torch.load(path, weights_only=True)`` (no pickled classes). A bare state dict saved elsewhere (for instance a
+torchvision-keyed ResNet-18 or a model trained outside edgefer) also loads, given the model name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .._version import __version__
+from ..errors import ModelFileError
+from ..metadata import ModelMetadata
+from . import build_config, model_module
+
+FORMAT = "edgefer-checkpoint"
+FORMAT_VERSION = 1
+
+
+def weights_sha256(state_dict: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over the state dict's keys, shapes, dtypes and bytes, in sorted key order (hex digest)."""
+    digest = hashlib.sha256()
+    for key in sorted(state_dict):
+        tensor = state_dict[key].detach().cpu()
+        digest.update(f"{key}|{tuple(tensor.shape)}|{tensor.dtype}|".encode())
+        tensor = tensor.contiguous().reshape(-1)
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
+def artefact_metadata(model: torch.nn.Module, *, trained: bool, weights_sha256: str, custom_ops: bool = False,
+                      extra: dict[str, str] | None = None) -> ModelMetadata:
+    """The metadata describing an edgefer model as an artefact: its ``metadata_fields()`` plus provenance.
+
+    ``extra`` gains ``config`` (the model config as JSON), so that an artefact records every *(ours)* choice.
+    """
+    config = json.dumps(_plain(dataclasses.asdict(model.config)), sort_keys=True)
+    return ModelMetadata(**model.metadata_fields(), trained=trained, weights_sha256=weights_sha256,
+                         edgefer_version=__version__, custom_ops=("edgefer",) if custom_ops else (),
+                         extra={"config": config, **(extra or {})})
+
+
+def save_checkpoint(model: torch.nn.Module, path: str | Path, *, trained: bool) -> Path:
+    """Write ``model`` (an edgefer model built by :func:`edgefer.models.build_model`) to ``path``.
+
+    Args:
+        model: an edgefer model (it has ``name``, ``config`` and ``metadata_fields()``).
+        path: destination ``.pt`` file.
+        trained: whether the weights were trained; exported artefacts and the runtime report it.
+    """
+    path = Path(path)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model": model.name,
+        "config": _plain(dataclasses.asdict(model.config)),
+        "labels": list(model.metadata_fields()["labels"]),
+        "trained": bool(trained),
+        "edgefer_version": __version__,
+        "state_dict": state,
+    }
+    tmp = path.with_suffix(path.suffix + ".part")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+    return path
+
+
+@dataclasses.dataclass
+class LoadedCheckpoint:
+    """A model rebuilt from a checkpoint, in eval mode, with what the file said about it."""
+
+    model: torch.nn.Module
+    trained: bool
+    weights_sha256: str
+
+
+def load_checkpoint(path: str | Path, model_name: str | None = None, *, kernels: str = "auto",
+                    trained: bool | None = None, **overrides: Any) -> LoadedCheckpoint:
+    """Rebuild a model from an edgefer checkpoint or a bare state dict.
+
+    Args:
+        path: a ``.pt`` file written by :func:`save_checkpoint`, or a bare state dict.
+        model_name: required for a bare state dict; checked against the file otherwise.
+        kernels: op implementation for the rebuilt model.
+        trained: for a bare state dict, whether its weights are trained (default True: a bare state dict
+            almost always comes from training); ignored for edgefer checkpoints, which record it.
+        overrides: config fields for a bare state dict (an edgefer checkpoint carries its config).
+
+    Raises:
+        ModelFileError: the file is missing, truncated, not a checkpoint, or its weights do not fit the model.
+        ValueError: unknown model name, or ``model_name`` disagrees with the checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"checkpoint {path} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises RuntimeError, EOFError, UnpicklingError... on bad files
+        raise ModelFileError(f"{path} is not a readable PyTorch checkpoint (truncated or corrupt?): {exc}") from None
+    if not isinstance(payload, dict):
+        raise ModelFileError(f"{path} holds a {type(payload).__name__}, not an edgefer checkpoint or a state dict")
+    if payload.get("format") == FORMAT:
+        name = payload["model"]
+        if model_name is not None and model_name != name:
+            raise ValueError(f"{path} holds a {name!r} model, not {model_name!r}")
+        config_cls = model_module(name).Config
+        config = config_cls(**{**payload["config"], **overrides})
+        state, is_trained = payload["state_dict"], bool(payload["trained"])
+    else:
+        if model_name is None:
+            raise ModelFileError(f"{path} is a bare state dict: say which model it is (model_name / --model-name)")
+        if not all(isinstance(v, torch.Tensor) for v in payload.values()):
+            raise ModelFileError(f"{path} is neither an edgefer checkpoint nor a state dict of tensors")
+        name, config, state = model_name, build_config(model_name, **overrides), payload
+        is_trained = True if trained is None else trained
+    model = model_module(name).Model(config, kernels=kernels)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ModelFileError(f"{path}: the weights do not fit a {name} with this config: {exc}") from None
+    return LoadedCheckpoint(model.eval(), is_trained, weights_sha256(state))
+
+
+def _plain(value: Any) -> Any:
+    """Tuples to lists, recursively, so the payload holds only weights_only-safe types."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
