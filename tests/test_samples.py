@@ -1,0 +1,31 @@
+"""Sample clips (edgefer.samples) and the ``edgefer samples`` command."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgefer.cli import main
+from edgefer.samples import SAMPLES, sample_path
+from edgefer.video.reader import VideoReader
+
+
+def test_unknown_sample_name_lists_the_known_ones():
+    with pytest.raises(ValueError, match="single_face.mp4"):
+        sample_path("nope.mp4")
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_every_sample_is_a_readable_video(sample_video, name):
+    path = sample_video(name)
+    assert path.is_file() and path.name == name
+    with VideoReader(path) as reader:
+        assert reader.width >= 320 and reader.height >= 180 and reader.fps > 1
+
+
+def test_cli_prints_cached_paths(sample_video, capsys):
+    expected = sample_video("single_face.mp4")
+    assert main(["samples", "single_face.mp4"]) == 0
+    assert capsys.readouterr().out.strip() == str(expected)
+    assert main(["samples", "--list"]) == 0
+    listed = capsys.readouterr().out.strip().splitlines()
+    assert [line.split("\t")[0] for line in listed] == list(SAMPLES)
