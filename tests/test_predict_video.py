@@ -42,7 +42,9 @@ def test_predict_on_the_real_sample_video(msstnet_export, sample_video, tmp_path
             assert w["label"] is None
     assert covered == set(range(472))
     assert sum(w["face_found"] for w in windows) >= 0.9 * len(windows)
-    assert len(proc.stdout.strip().splitlines()) == len(windows) + 2  # header, column names, one row a window
+    rows = proc.stdout.strip().splitlines()
+    assert len(rows) == len(windows) + 3  # header, column names, one row a window, "wrote OUT"
+    assert rows[-1] == f"wrote {out}"
 
 
 def _assert_one_line_error(proc, needle):

@@ -23,6 +23,10 @@ import numpy as np
 
 from ..errors import VideoError
 
+# FFmpeg logs its own complaints (e.g. "moov atom not found") straight to stderr; edgefer turns every failure into
+# one VideoError naming the file, so keep FFmpeg quiet unless the user asked otherwise. Read at the first capture.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
 #: Frame rate assumed when the container or camera reports none (0, NaN or above :data:`MAX_FPS`).
 DEFAULT_FPS = 25.0
 #: Frame rates above this are taken as a broken header, not a real rate.

@@ -22,4 +22,36 @@ void multiscale_embedding_cpu(const float* feat, const float* weight, const floa
                               const float* pos_s, const float* residual, int64_t B, int64_t T, int64_t C,
                               int64_t Hin, int64_t Win, int64_t D, int64_t P, int64_t G, float* out);
 
+// Multi-scale embedding with strided feat and residual (everything else as multiscale_embedding_cpu, which is
+// this function with NCHW-contiguous strides). feat_strides: the 4 strides of feat (B*T, C, Hin, Win) in
+// elements, any sign; res_strides: the 4 strides of residual (B, T, G*G, D), ignored when residual is nullptr.
+// weight, bias, pos_t and pos_s stay contiguous; out stays (B, T, G*G, D) contiguous.
+void multiscale_embedding_cpu_strided(const float* feat, const int64_t feat_strides[4], const float* weight,
+                                      const float* bias, const float* pos_t, const float* pos_s,
+                                      const float* residual, const int64_t res_strides[4], int64_t B, int64_t T,
+                                      int64_t C, int64_t Hin, int64_t Win, int64_t D, int64_t P, int64_t G,
+                                      float* out);
+
+// --- CPU runtime controls (csrc/cpu/) -------------------------------------------------------------------------
+// The CPU kernels run on edgefer's own thread pool (not torch's OpenMP pool, not ONNX Runtime's), so that each
+// framework's threads can be sized separately. Default size: the EDGEFER_NUM_THREADS environment variable, else
+// the number of CPUs this process may run on. A call made while another call is using the pool (from another
+// thread, or nested) runs single-threaded in its caller instead of waiting.
+
+// Sets the number of threads the CPU kernels use (the calling thread counts as one); n < 1 means the default.
+// Returns the number now in use.
+int set_num_threads(int n);
+// The number of threads the CPU kernels use.
+int get_num_threads();
+
+// The instruction set the CPU kernels run with: "avx512", "avx2" or "generic" (portable C++, vectorised by the
+// compiler for the build's baseline, e.g. SSE2 or NEON). Picked at run time from what the CPU supports
+// (AVX-512F for "avx512"; AVX2 + FMA for "avx2"), or from EDGEFER_CPU_ISA in the environment if set.
+const char* cpu_isa();
+// Forces one instruction set (for tests and benchmarks); returns false, changing nothing, when the name is
+// unknown, not compiled in, or not supported by this CPU.
+bool set_cpu_isa(const char* name);
+// Comma-separated list of the instruction sets compiled in AND supported by this CPU, best first.
+const char* cpu_isas_supported();
+
 }  // namespace edgefer

@@ -1,0 +1,186 @@
+// Run-time choice of the instruction set (CPUID via __builtin_cpu_supports), and the kernels.h entry points:
+// argument plumbing, scratch buffers and the split of the work over the thread pool.
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "edgefer/kernels.h"
+#include "isa.h"
+#include "thread_pool.h"
+
+namespace edgefer {
+namespace cpu {
+namespace {
+
+struct Candidate {
+  const char* name;
+  const IsaKernels* (*table)();
+  bool (*supported)();
+};
+
+#if defined(EDGEFER_HAVE_AVX512)
+const IsaKernels* t_avx512() { return &avx512_kernels(); }
+bool s_avx512() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+#endif
+#if defined(EDGEFER_HAVE_AVX2)
+const IsaKernels* t_avx2() { return &avx2_kernels(); }
+bool s_avx2() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+#endif
+const IsaKernels* t_generic() { return &generic_kernels(); }
+bool s_generic() { return true; }
+
+const Candidate kCandidates[] = {
+#if defined(EDGEFER_HAVE_AVX512)
+    {"avx512", &t_avx512, &s_avx512},
+#endif
+#if defined(EDGEFER_HAVE_AVX2)
+    {"avx2", &t_avx2, &s_avx2},
+#endif
+    {"generic", &t_generic, &s_generic},
+};
+
+const IsaKernels* find(const char* name) {
+  for (const auto& c : kCandidates)
+    if (std::strcmp(c.name, name) == 0 && c.supported()) return c.table();
+  return nullptr;
+}
+
+const IsaKernels* pick_default() {
+  if (const char* env = std::getenv("EDGEFER_CPU_ISA")) {
+    if (const IsaKernels* k = find(env)) return k;
+  }
+  for (const auto& c : kCandidates)
+    if (c.supported()) return c.table();
+  return &generic_kernels();
+}
+
+std::atomic<const IsaKernels*>& active_slot() {
+  static std::atomic<const IsaKernels*> slot{pick_default()};
+  return slot;
+}
+
+// A per-thread, 64-byte aligned, growing buffer (kernels run on the pool's threads and the caller's).
+float* thread_scratch(int slot, int64_t floats) {
+  struct Buf {
+    std::unique_ptr<float[]> mem;
+    int64_t cap = 0;
+  };
+  thread_local Buf bufs[2];
+  Buf& b = bufs[slot];
+  if (b.cap < floats) {
+    b.mem.reset(new float[floats + 16]);
+    b.cap = floats;
+  }
+  auto addr = reinterpret_cast<uintptr_t>(b.mem.get());
+  return reinterpret_cast<float*>((addr + 63) & ~uintptr_t(63));
+}
+
+}  // namespace
+
+const IsaKernels& active_kernels() { return *active_slot().load(std::memory_order_acquire); }
+
+}  // namespace cpu
+
+const char* cpu_isa() { return cpu::active_kernels().name; }
+
+bool set_cpu_isa(const char* name) {
+  if (name == nullptr) return false;
+  const cpu::IsaKernels* k = cpu::find(name);
+  if (k == nullptr) return false;
+  cpu::active_slot().store(k, std::memory_order_release);
+  return true;
+}
+
+const char* cpu_isas_supported() {
+  static const std::string list = [] {
+    std::string s;
+    for (const auto& c : cpu::kCandidates) {
+      if (!c.supported()) continue;
+      if (!s.empty()) s += ",";
+      s += c.name;
+    }
+    return s;
+  }();
+  return list.c_str();
+}
+
+void temporal_attention_cpu(const float* qkv, int64_t B, int64_t T, int64_t N, int64_t H, int64_t Dh, int64_t sB,
+                            int64_t sT, int64_t sN, float scale, float* out) {
+  const int64_t nseq = B * N * H;
+  if (nseq <= 0 || T <= 0 || Dh <= 0) return;
+  const cpu::IsaKernels& isa = cpu::active_kernels();
+  const int64_t scratch = cpu::attention_scratch_floats(T, Dh);
+  // about 8 tasks per thread for balance, each at least ~64k multiply-adds
+  const int64_t work_per_seq = 2 * T * T * Dh + 1;
+  int64_t chunk = nseq / (int64_t(cpu::pool_threads()) * 8);
+  const int64_t min_chunk = (65536 + work_per_seq - 1) / work_per_seq;
+  if (chunk < min_chunk) chunk = min_chunk;
+  if (chunk < 1) chunk = 1;
+  const int64_t ntasks = (nseq + chunk - 1) / chunk;
+  cpu::parallel_for(ntasks, [&](int64_t task) {
+    const int64_t begin = task * chunk;
+    const int64_t end = begin + chunk < nseq ? begin + chunk : nseq;
+    isa.attention_range(qkv, B, T, N, H, Dh, sB, sT, sN, scale, out, begin, end, cpu::thread_scratch(0, scratch));
+  });
+}
+
+void multiscale_embedding_cpu_strided(const float* feat, const int64_t feat_strides[4], const float* weight,
+                                      const float* bias, const float* pos_t, const float* pos_s,
+                                      const float* residual, const int64_t res_strides[4], int64_t B, int64_t T,
+                                      int64_t C, int64_t Hin, int64_t Win, int64_t D, int64_t P, int64_t G,
+                                      float* out) {
+  const int64_t M = B * T * G * G;
+  const int64_t K = C * P * P;
+  if (M <= 0 || D <= 0) return;
+  const cpu::IsaKernels& isa = cpu::active_kernels();
+  const int64_t nr = isa.nr, mr = isa.mr;
+  const int64_t npanels = (D + nr - 1) / nr;
+  // weights packed into NR-wide panels, once per call, in the calling thread's buffer
+  float* packed = cpu::thread_scratch(1, npanels * K * nr);
+  const int64_t pchunk = npanels < 4 ? 1 : npanels / 4;
+  cpu::parallel_for((npanels + pchunk - 1) / pchunk, [&](int64_t task) {
+    const int64_t p0 = task * pchunk;
+    isa.pack_weight(weight, D, K, packed, p0, p0 + pchunk < npanels ? p0 + pchunk : npanels);
+  });
+  cpu::EmbeddingArgs a;
+  a.feat = feat;
+  for (int i = 0; i < 4; ++i) a.fs[i] = feat_strides[i];
+  a.packed_weight = packed;
+  a.bias = bias;
+  a.pos_t = pos_t;
+  a.pos_s = pos_s;
+  a.residual = residual;
+  for (int i = 0; i < 4; ++i) a.rs[i] = residual ? res_strides[i] : 0;
+  a.B = B; a.T = T; a.C = C; a.Hin = Hin; a.Win = Win; a.D = D; a.P = P; a.G = G;
+  a.out = out;
+  // tiles of mb rows x ~256 columns
+  const int64_t mb = mr * 8;
+  const int64_t pb = (256 + nr - 1) / nr;
+  const int64_t mtiles = (M + mb - 1) / mb, ptiles = (npanels + pb - 1) / pb;
+  cpu::parallel_for(mtiles * ptiles, [&](int64_t task) {
+    const int64_t mt = task / ptiles, pt = task % ptiles;
+    const int64_t m0 = mt * mb, m1 = m0 + mb < M ? m0 + mb : M;
+    const int64_t p0 = pt * pb, p1 = p0 + pb < npanels ? p0 + pb : npanels;
+    isa.embedding_tile(a, m0, m1, p0, p1, cpu::thread_scratch(0, mb * K));
+  });
+}
+
+void multiscale_embedding_cpu(const float* feat, const float* weight, const float* bias, const float* pos_t,
+                              const float* pos_s, const float* residual, int64_t B, int64_t T, int64_t C,
+                              int64_t Hin, int64_t Win, int64_t D, int64_t P, int64_t G, float* out) {
+  const int64_t fs[4] = {C * Hin * Win, Hin * Win, Win, 1};
+  const int64_t rs[4] = {T * G * G * D, G * G * D, D, 1};
+  multiscale_embedding_cpu_strided(feat, fs, weight, bias, pos_t, pos_s, residual, rs, B, T, C, Hin, Win, D, P, G,
+                                   out);
+}
+
+}  // namespace edgefer

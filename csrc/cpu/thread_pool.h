@@ -1,0 +1,18 @@
+// Internal: edgefer's CPU thread pool (see set_num_threads in edgefer/kernels.h).
+#pragma once
+#include <cstdint>
+#include <functional>
+
+namespace edgefer {
+namespace cpu {
+
+// Runs fn(i) for every i in [0, ntasks), spread over the pool's threads and the caller (dynamic scheduling).
+// Returns when all tasks are done. Runs everything in the caller when the pool has one thread, when there is one
+// task, or when another call is already using the pool. fn must not throw.
+void parallel_for(int64_t ntasks, const std::function<void(int64_t)>& fn);
+
+// Threads parallel_for uses (the caller included).
+int pool_threads();
+
+}  // namespace cpu
+}  // namespace edgefer

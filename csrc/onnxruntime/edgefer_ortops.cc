@@ -1,0 +1,377 @@
+// ONNX Runtime custom-op library: edgefer's two kernels as nodes of the "edgefer" domain (opset 1).
+//
+//   TemporalAttention(qkv) -> out          qkv (B, T, N, 3*D) float32; attrs num_heads:int, scale:float
+//                                          (0 or absent = 1/sqrt(D / num_heads)); out (B, T, N, D).
+//   MultiScaleEmbedding(feat, weight, bias, pos_t, pos_s[, residual]) -> out
+//                                          feat (B*T, C, H, W), weight (D, C, P, P), bias (D), pos_t (T, D),
+//                                          pos_s (G*G, D), residual (B, T, G*G, D) optional; attr grid:int
+//                                          (default 4); out (B, T, G*G, D). All float32.
+//
+// Semantics: edgefer/ops/reference.py. CPU kernels: edgefer::*_cpu (kernels.h); CUDA kernels for the CUDA
+// execution provider when built with EDGEFER_WITH_CUDA (kernels_cuda.h). Every input is validated before a
+// kernel runs; a bad shape or dtype comes back as an ORT error status naming the input, never a crash.
+//
+// Entry point: RegisterCustomOps(OrtSessionOptions*, const OrtApiBase*), what
+// SessionOptions.register_custom_ops_library() calls. Built against the C API version of the headers the build
+// fetched (ORT_API_VERSION); any ONNX Runtime at least that new loads it.
+#define ORT_API_MANUAL_INIT
+#include <onnxruntime_cxx_api.h>
+#undef ORT_API_MANUAL_INIT
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "edgefer/kernels.h"
+#ifdef EDGEFER_WITH_CUDA
+#include "edgefer/kernels_cuda.h"
+#endif
+
+namespace {
+
+constexpr const char* kDomain = "edgefer";
+
+// An argument problem found by validation: becomes ORT_INVALID_ARGUMENT.
+struct BadInput {
+  std::string message;
+};
+
+std::string shape_str(const std::vector<int64_t>& shape) {
+  std::ostringstream s;
+  s << "(";
+  for (size_t i = 0; i < shape.size(); ++i) s << (i ? ", " : "") << shape[i];
+  s << (shape.size() == 1 ? ",)" : ")");
+  return s.str();
+}
+
+[[noreturn]] void bad(const std::string& op, const std::string& what) { throw BadInput{"edgefer::" + op + ": " + what}; }
+
+// Runs body and turns whatever it throws into an OrtStatus (nullptr = success).
+template <typename F>
+OrtStatusPtr guarded(const std::string& op, F&& body) {
+  const OrtApi& api = Ort::GetApi();
+  try {
+    body();
+    return nullptr;
+  } catch (const BadInput& e) {
+    return api.CreateStatus(ORT_INVALID_ARGUMENT, e.message.c_str());
+  } catch (const Ort::Exception& e) {
+    return api.CreateStatus(e.GetOrtErrorCode(), ("edgefer::" + op + ": " + e.what()).c_str());
+  } catch (const std::exception& e) {
+    return api.CreateStatus(ORT_RUNTIME_EXCEPTION, ("edgefer::" + op + ": " + e.what()).c_str());
+  } catch (...) {
+    return api.CreateStatus(ORT_RUNTIME_EXCEPTION, ("edgefer::" + op + ": unknown C++ exception").c_str());
+  }
+}
+
+struct InputView {
+  const void* data = nullptr;
+  std::vector<int64_t> shape;
+  ONNXTensorElementDataType type = ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
+  bool present = false;
+};
+
+InputView input(Ort::KernelContext& ctx, size_t index, const std::string& op, const char* name) {
+  InputView v;
+  if (index >= ctx.GetInputCount()) return v;
+  Ort::ConstValue value = ctx.GetInput(index);
+  if (!value) return v;  // an omitted optional input
+  if (!value.IsTensor()) bad(op, std::string(name) + " must be a tensor");
+  auto info = value.GetTensorTypeAndShapeInfo();
+  v.shape = info.GetShape();
+  v.type = info.GetElementType();
+  v.data = value.GetTensorRawData();
+  v.present = true;
+  if (v.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) bad(op, std::string(name) + " must be float32");
+  return v;
+}
+
+int64_t numel(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// TemporalAttention
+
+struct AttentionArgs {
+  int64_t B, T, N, H, Dh, D3;
+  float scale;
+};
+
+AttentionArgs check_attention(const InputView& qkv, int64_t num_heads, float scale_attr) {
+  const std::string op = "TemporalAttention";
+  if (qkv.shape.size() != 4) bad(op, "qkv must be (B, T, N, 3*D), got shape " + shape_str(qkv.shape));
+  for (int64_t d : qkv.shape)
+    if (d < 0) bad(op, "qkv has a negative dimension " + shape_str(qkv.shape));
+  const int64_t D3 = qkv.shape[3];
+  if (num_heads < 1 || D3 % (3 * num_heads) != 0)
+    bad(op, "qkv's last axis (" + std::to_string(D3) + ") is not a multiple of 3 * num_heads (" +
+                std::to_string(3 * num_heads) + ")");
+  const int64_t Dh = D3 / (3 * num_heads);
+  if (!std::isfinite(scale_attr)) bad(op, "attribute scale must be finite");
+  const float scale = scale_attr == 0.f ? (Dh > 0 ? 1.f / std::sqrt(static_cast<float>(Dh)) : 1.f) : scale_attr;
+  return {qkv.shape[0], qkv.shape[1], qkv.shape[2], num_heads, Dh, D3, scale};
+}
+
+struct AttentionKernel {
+  int64_t num_heads = 0;
+  float scale = 0.f;
+  bool on_cuda = false;
+
+  OrtStatusPtr ComputeV2(OrtKernelContext* context) {
+    return guarded("TemporalAttention", [&] {
+      Ort::KernelContext ctx(context);
+      const InputView qkv = input(ctx, 0, "TemporalAttention", "qkv (input 0)");
+      if (!qkv.present) bad("TemporalAttention", "qkv (input 0) is missing");
+      const AttentionArgs a = check_attention(qkv, num_heads, scale);
+      const int64_t D = a.H * a.Dh;
+      Ort::UnownedValue out_value = ctx.GetOutput(0, std::vector<int64_t>{a.B, a.T, a.N, D});
+      float* out = out_value.GetTensorMutableData<float>();
+      if (numel(qkv.shape) == 0 || D == 0) return;
+      const float* in = static_cast<const float*>(qkv.data);
+      const int64_t sN = a.D3, sT = a.N * a.D3, sB = a.T * a.N * a.D3;
+      if (!on_cuda) {
+        edgefer::temporal_attention_cpu(in, a.B, a.T, a.N, a.H, a.Dh, sB, sT, sN, a.scale, out);
+        return;
+      }
+#ifdef EDGEFER_WITH_CUDA
+      const int32_t rc = edgefer::cuda::temporal_attention_cuda(in, edgefer::cuda::kFloat32, a.B, a.T, a.N, a.H,
+                                                                 a.Dh, sB, sT, sN, a.scale, out,
+                                                                 ctx.GetGPUComputeStream());
+      if (rc != edgefer::cuda::kOk)
+        throw std::runtime_error(std::string("CUDA kernel failed: ") + edgefer::cuda::error_string(rc));
+#endif
+    });
+  }
+};
+
+struct AttentionOp : Ort::CustomOpBase<AttentionOp, AttentionKernel, true> {
+  explicit AttentionOp(const char* provider) : provider_(provider) {}
+
+  OrtStatusPtr CreateKernelV2(const OrtApi& api, const OrtKernelInfo* info, void** op_kernel) const {
+    return guarded("TemporalAttention", [&] {
+      auto kernel = std::make_unique<AttentionKernel>();
+      int64_t heads = 0;
+      OrtStatus* st = api.KernelInfoGetAttribute_int64(info, "num_heads", &heads);
+      if (st != nullptr) {
+        api.ReleaseStatus(st);
+        bad("TemporalAttention", "attribute num_heads (int) is required");
+      }
+      if (heads < 1) bad("TemporalAttention", "attribute num_heads must be >= 1, got " + std::to_string(heads));
+      float scale = 0.f;
+      st = api.KernelInfoGetAttribute_float(info, "scale", &scale);
+      if (st != nullptr) {  // absent: default 1/sqrt(d_h)
+        api.ReleaseStatus(st);
+        scale = 0.f;
+      }
+      kernel->num_heads = heads;
+      kernel->scale = scale;
+      kernel->on_cuda = std::strcmp(provider_, "CUDAExecutionProvider") == 0;
+      *op_kernel = kernel.release();
+    });
+  }
+
+  const char* GetName() const { return "TemporalAttention"; }
+  const char* GetExecutionProviderType() const { return provider_; }
+  size_t GetInputTypeCount() const { return 1; }
+  ONNXTensorElementDataType GetInputType(size_t) const { return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT; }
+  size_t GetOutputTypeCount() const { return 1; }
+  ONNXTensorElementDataType GetOutputType(size_t) const { return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT; }
+
+ private:
+  const char* provider_;
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// MultiScaleEmbedding
+
+struct EmbeddingArgs {
+  int64_t B, T, C, H, W, D, P, G;
+};
+
+EmbeddingArgs check_embedding(const InputView& feat, const InputView& weight, const InputView& bias,
+                              const InputView& pos_t, const InputView& pos_s, const InputView& residual,
+                              int64_t grid) {
+  const std::string op = "MultiScaleEmbedding";
+  for (const InputView* v : {&feat, &weight, &bias, &pos_t, &pos_s, &residual})
+    for (int64_t d : v->shape)
+      if (d < 0) bad(op, "negative dimension in shape " + shape_str(v->shape));
+  if (feat.shape.size() != 4) bad(op, "feat must be (B*T, C, H, W), got shape " + shape_str(feat.shape));
+  const int64_t BT = feat.shape[0], C = feat.shape[1], H = feat.shape[2], W = feat.shape[3];
+  if (weight.shape.size() != 4 || weight.shape[1] != C || weight.shape[2] != weight.shape[3])
+    bad(op, "weight must be (D, " + std::to_string(C) + ", P, P), got shape " + shape_str(weight.shape));
+  const int64_t D = weight.shape[0], P = weight.shape[3];
+  if (grid < 1) bad(op, "attribute grid must be >= 1, got " + std::to_string(grid));
+  if (!(grid * P >= std::max(H, W) && (grid - 1) * P < std::min(H, W)))
+    bad(op, "patch size " + std::to_string(P) + " does not cut a " + std::to_string(H) + "x" + std::to_string(W) +
+                " map into a " + std::to_string(grid) + "x" + std::to_string(grid) + " grid");
+  if (pos_t.shape.size() != 2 || pos_t.shape[1] != D || pos_t.shape[0] < 1 || BT % pos_t.shape[0] != 0)
+    bad(op, "pos_t must be (T, " + std::to_string(D) + ") with T dividing " + std::to_string(BT) + ", got shape " +
+                shape_str(pos_t.shape));
+  if (bias.shape != std::vector<int64_t>{D})
+    bad(op, "bias must be (" + std::to_string(D) + ",), got shape " + shape_str(bias.shape));
+  if (pos_s.shape != std::vector<int64_t>{grid * grid, D})
+    bad(op, "pos_s must be (" + std::to_string(grid * grid) + ", " + std::to_string(D) + "), got shape " +
+                shape_str(pos_s.shape));
+  const int64_t T = pos_t.shape[0];
+  if (residual.present && residual.shape != std::vector<int64_t>{BT / T, T, grid * grid, D})
+    bad(op, "residual must be (" + std::to_string(BT / T) + ", " + std::to_string(T) + ", " +
+                std::to_string(grid * grid) + ", " + std::to_string(D) + "), got shape " + shape_str(residual.shape));
+  return {BT / T, T, C, H, W, D, P, grid};
+}
+
+struct EmbeddingKernel {
+  int64_t grid = 4;
+  bool on_cuda = false;
+
+  OrtStatusPtr ComputeV2(OrtKernelContext* context) {
+    const std::string op = "MultiScaleEmbedding";
+    return guarded(op, [&] {
+      Ort::KernelContext ctx(context);
+      const char* names[] = {"feat (input 0)", "weight (input 1)", "bias (input 2)", "pos_t (input 3)",
+                             "pos_s (input 4)", "residual (input 5)"};
+      InputView in[6];
+      for (size_t i = 0; i < 6; ++i) {
+        in[i] = input(ctx, i, op, names[i]);
+        if (i < 5 && !in[i].present) bad(op, std::string(names[i]) + " is missing");
+      }
+      const EmbeddingArgs a = check_embedding(in[0], in[1], in[2], in[3], in[4], in[5], grid);
+      Ort::UnownedValue out_value = ctx.GetOutput(0, std::vector<int64_t>{a.B, a.T, a.G * a.G, a.D});
+      float* out = out_value.GetTensorMutableData<float>();
+      if (a.B * a.T * a.G * a.G * a.D == 0) return;
+      auto f = [&](int i) { return static_cast<const float*>(in[i].data); };
+      const float* residual = in[5].present ? f(5) : nullptr;
+      if (!on_cuda) {
+        edgefer::multiscale_embedding_cpu(f(0), f(1), f(2), f(3), f(4), residual, a.B, a.T, a.C, a.H, a.W, a.D,
+                                          a.P, a.G, out);
+        return;
+      }
+#ifdef EDGEFER_WITH_CUDA
+      const int64_t fs[4] = {a.C * a.H * a.W, a.H * a.W, a.W, 1};
+      const int64_t GG = a.G * a.G;
+      const int64_t rs[4] = {a.T * GG * a.D, GG * a.D, a.D, 1};
+      const int32_t rc = edgefer::cuda::multiscale_embedding_cuda(
+          f(0), fs, f(1), f(2), f(3), f(4), residual, residual ? rs : nullptr, edgefer::cuda::kFloat32, a.B, a.T,
+          a.C, a.H, a.W, a.D, a.P, a.G, out, ctx.GetGPUComputeStream());
+      if (rc != edgefer::cuda::kOk)
+        throw std::runtime_error(std::string("CUDA kernel failed: ") + edgefer::cuda::error_string(rc));
+#endif
+    });
+  }
+};
+
+struct EmbeddingOp : Ort::CustomOpBase<EmbeddingOp, EmbeddingKernel, true> {
+  explicit EmbeddingOp(const char* provider) : provider_(provider) {}
+
+  OrtStatusPtr CreateKernelV2(const OrtApi& api, const OrtKernelInfo* info, void** op_kernel) const {
+    return guarded("MultiScaleEmbedding", [&] {
+      auto kernel = std::make_unique<EmbeddingKernel>();
+      int64_t grid = 4;
+      OrtStatus* st = api.KernelInfoGetAttribute_int64(info, "grid", &grid);
+      if (st != nullptr) {  // absent: the design's default G = 4
+        api.ReleaseStatus(st);
+        grid = 4;
+      }
+      if (grid < 1) bad("MultiScaleEmbedding", "attribute grid must be >= 1, got " + std::to_string(grid));
+      kernel->grid = grid;
+      kernel->on_cuda = std::strcmp(provider_, "CUDAExecutionProvider") == 0;
+      *op_kernel = kernel.release();
+    });
+  }
+
+  const char* GetName() const { return "MultiScaleEmbedding"; }
+  const char* GetExecutionProviderType() const { return provider_; }
+  size_t GetInputTypeCount() const { return 6; }
+  ONNXTensorElementDataType GetInputType(size_t) const { return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT; }
+  OrtCustomOpInputOutputCharacteristic GetInputCharacteristic(size_t index) const {
+    return index == 5 ? OrtCustomOpInputOutputCharacteristic::INPUT_OUTPUT_OPTIONAL
+                      : OrtCustomOpInputOutputCharacteristic::INPUT_OUTPUT_REQUIRED;
+  }
+  size_t GetOutputTypeCount() const { return 1; }
+  ONNXTensorElementDataType GetOutputType(size_t) const { return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT; }
+
+ private:
+  const char* provider_;
+};
+
+// The ops and their domain live as long as the process: sessions keep pointers to them.
+struct Registry {
+  AttentionOp attention_cpu{"CPUExecutionProvider"};
+  EmbeddingOp embedding_cpu{"CPUExecutionProvider"};
+#ifdef EDGEFER_WITH_CUDA
+  AttentionOp attention_cuda{"CUDAExecutionProvider"};
+  EmbeddingOp embedding_cuda{"CUDAExecutionProvider"};
+#endif
+  OrtCustomOpDomain* domain = nullptr;
+};
+
+}  // namespace
+
+extern "C" {
+
+// Registers the "edgefer" domain (TemporalAttention, MultiScaleEmbedding) on the session options.
+__attribute__((visibility("default"))) OrtStatus* ORT_API_CALL RegisterCustomOps(OrtSessionOptions* options,
+                                                                                 const OrtApiBase* api_base) {
+  const OrtApi* api = api_base->GetApi(ORT_API_VERSION);
+  if (api == nullptr) {
+    // This ONNX Runtime is older than the headers we were built with: report it through the oldest C API.
+    const OrtApi* oldest = api_base->GetApi(1);
+    std::string msg = std::string("libedgefer_ortops needs ONNX Runtime C API version ") +
+                      std::to_string(ORT_API_VERSION) + " or newer; this ONNX Runtime is " +
+                      api_base->GetVersionString();
+    return oldest ? oldest->CreateStatus(ORT_FAIL, msg.c_str()) : nullptr;
+  }
+  Ort::InitApi(api);
+  static Registry* registry = nullptr;
+  static std::mutex mutex;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (registry == nullptr) {
+    auto* r = new Registry();  // never freed: sessions may outlive any scope we could tie it to
+    OrtStatus* st = api->CreateCustomOpDomain(kDomain, &r->domain);
+    if (st != nullptr) return st;
+    OrtCustomOp* ops[] = {&r->attention_cpu, &r->embedding_cpu
+#ifdef EDGEFER_WITH_CUDA
+                          ,
+                          &r->attention_cuda, &r->embedding_cuda
+#endif
+    };
+    for (OrtCustomOp* op : ops) {
+      st = api->CustomOpDomain_Add(r->domain, op);
+      if (st != nullptr) return st;
+    }
+    registry = r;
+    // Start the CPU kernels' thread pool now, at registration, rather than inside the first op: its workers
+    // are then parked before the first parallel kernel call arrives.
+    (void)edgefer::get_num_threads();
+  }
+  return api->AddCustomOpDomain(options, registry->domain);
+}
+
+// Sets the number of threads of the CPU kernels in this library (its own copy of edgefer's thread pool, separate
+// from edgefer._C's); n < 1 restores the default (EDGEFER_NUM_THREADS, else the CPUs available). Returns the
+// number now in use.
+__attribute__((visibility("default"))) int EdgeferOrtOpsSetNumThreads(int n) { return edgefer::set_num_threads(n); }
+
+// The number of threads of the CPU kernels in this library.
+__attribute__((visibility("default"))) int EdgeferOrtOpsGetNumThreads() { return edgefer::get_num_threads(); }
+
+// Whether the library was built with the CUDA execution provider's kernels (1) or CPU only (0).
+__attribute__((visibility("default"))) int EdgeferOrtOpsHasCuda() {
+#ifdef EDGEFER_WITH_CUDA
+  return 1;
+#else
+  return 0;
+#endif
+}
+
+}  // extern "C"

@@ -1,0 +1,82 @@
+"""``edgefer bench kernels | model | runtime``: thin wrappers over :mod:`edgefer.bench`.
+
+Nothing here imports torch at import time (the CLI parser imports every subcommand module); the benchmark
+modules are imported when the subcommand runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+from ..errors import BackendUnavailableError
+
+
+def register(subparsers) -> None:
+    """Add the ``bench`` subcommand (``kernels``, ``model``, ``runtime``) to the ``edgefer`` parser."""
+    parser = subparsers.add_parser("bench", help="benchmark edgefer's kernels or a model end to end",
+                                   description="Benchmarks (need torch; ONNX Runtime for its rows).")
+    actions = parser.add_subparsers(dest="bench_command", metavar="ACTION", required=True)
+
+    kernels = actions.add_parser(
+        "kernels", help="fused temporal attention and multi-scale embedding: edgefer vs PyTorch vs ONNX Runtime",
+        description="One table for MSSTNet and STT shapes: edgefer's C++ kernels, torch SDPA (with its permute "
+                    "copies), the reference op and ONNX Runtime on the standard-op graph; median ms and speedups. "
+                    "--device cuda runs the GPU benchmark (Triton, CUDA, SDPA backends) instead.")
+    kernels.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run (default: cpu)")
+    kernels.add_argument("--threads", type=_positive_int, default=None,
+                         help="threads for every implementation (default: the CPUs this process may use)")
+    kernels.add_argument("--repeats", type=_positive_int, default=15, help="timed calls per row (default: 15)")
+    kernels.set_defaults(func=_kernels)
+
+    model = actions.add_parser("model", help="MSSTNet end to end on ONNX Runtime: standard ops vs edgefer custom ops",
+                               description="MSSTNet end to end on ONNX Runtime, standard-op graph against the "
+                                           "graph with edgefer's custom ops, at the given batch sizes.")
+    model.add_argument("--batch", type=_positive_int, nargs="+", default=[1, 8], metavar="B",
+                       help="batch sizes (clips per call; default: 1 8)")
+    model.add_argument("--threads", type=_positive_int, default=None,
+                       help="ONNX Runtime intra-op threads (default: the CPUs this process may use)")
+    model.set_defaults(func=_model)
+
+    runtime = actions.add_parser("runtime", help="one clip's latency: ONNX Runtime (CPU) vs PyTorch eager",
+                                 description="A model's latency per call on ONNX Runtime's CPU provider against "
+                                             "PyTorch eager, same input, one run: median and min of --repeats.")
+    runtime.add_argument("--model", default="msstnet", help="model name (default: msstnet)")
+    runtime.add_argument("--batch", type=_positive_int, nargs="+", default=[1], metavar="B",
+                         help="batch sizes (default: 1)")
+    runtime.add_argument("--repeats", type=_positive_int, default=10, help="timed calls per row (default: 10)")
+    runtime.add_argument("--threads", type=_positive_int, default=None, help="threads for both backends")
+    runtime.set_defaults(func=_runtime)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _bench_module(name: str):
+    try:
+        return importlib.import_module(f"edgefer.bench.{name}")
+    except ImportError as exc:
+        raise BackendUnavailableError(f"edgefer.bench.{name} cannot be imported ({exc}); this benchmark needs "
+                                      "torch (pip install 'edgefer[export]')") from None
+
+
+def _kernels(args: argparse.Namespace) -> int:
+    _bench_module("kernels").run(args.device, threads=args.threads, repeats=args.repeats)
+    return 0
+
+
+def _runtime(args: argparse.Namespace) -> int:
+    _bench_module("runtime").run(args.model, batches=tuple(args.batch), repeats=args.repeats, threads=args.threads)
+    return 0
+
+
+def _model(args: argparse.Namespace) -> int:
+    _bench_module("model").run(batch=args.batch, threads=args.threads)
+    return 0

@@ -1,0 +1,138 @@
+"""Locate and register edgefer's ONNX Runtime custom-op library (torch-free).
+
+Models exported with ``--custom-ops`` contain nodes of the ``edgefer`` domain (opset 1):
+
+- ``TemporalAttention(qkv) -> out``: qkv (B, T, N, 3*D) float32, attributes ``num_heads`` (int) and ``scale``
+  (float, 0 = 1/sqrt(D / num_heads)); out (B, T, N, D).
+- ``MultiScaleEmbedding(feat, weight, bias, pos_t, pos_s[, residual]) -> out``: feat (B*T, C, H, W), weight
+  (D, C, P, P), bias (D,), pos_t (T, D), pos_s (G*G, D), residual (B, T, G*G, D); attribute ``grid`` (int);
+  out (B, T, G*G, D), all float32.
+
+Their semantics are :mod:`edgefer.ops.reference`'s. The library ``libedgefer_ortops.so`` is built by the
+package's CMake (``csrc/onnxruntime``) and installed next to ``edgefer._C``; the runtime registers it on a
+session's options when the model's metadata lists ``"edgefer"`` in ``custom_ops``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+from pathlib import Path
+
+from .errors import BackendUnavailableError
+
+#: ONNX domain and opset version of edgefer's custom ops.
+DOMAIN = "edgefer"
+OPSET_VERSION = 1
+#: Environment variable naming a library file to use instead of the installed one.
+ENV_LIBRARY = "EDGEFER_ORTOPS_LIBRARY"
+
+
+def _library_names() -> tuple[str, ...]:
+    if sys.platform == "win32":
+        return ("edgefer_ortops.dll",)
+    if sys.platform == "darwin":
+        return ("libedgefer_ortops.dylib", "libedgefer_ortops.so")
+    return ("libedgefer_ortops.so",)
+
+
+def library_path() -> str:
+    """Absolute path of the custom-op shared library.
+
+    Looks at ``$EDGEFER_ORTOPS_LIBRARY`` first, then next to this module (the wheel installs the library into
+    the ``edgefer`` package folder, beside ``edgefer._C``).
+
+    Returns:
+        The path, as a string, of an existing file.
+
+    Raises:
+        BackendUnavailableError: the variable names a missing file, or the library was not built/installed
+            (a build without ONNX Runtime's headers skips it).
+    """
+    override = os.environ.get(ENV_LIBRARY)
+    if override:
+        if not Path(override).is_file():
+            raise BackendUnavailableError(f"{ENV_LIBRARY}={override} does not name an existing file")
+        return str(Path(override).resolve())
+    here = Path(__file__).resolve().parent
+    for name in _library_names():
+        candidate = here / name
+        if candidate.is_file():
+            return str(candidate)
+    raise BackendUnavailableError(
+        f"edgefer's ONNX Runtime custom-op library ({_library_names()[0]}) is not installed in {here}: this model "
+        f"uses '{DOMAIN}' custom ops. Reinstall edgefer from source with a C++ compiler and network access to a "
+        "Debian mirror (the build fetches ONNX Runtime's headers), set "
+        f"{ENV_LIBRARY}, or re-export the model without --custom-ops."
+    )
+
+
+def _load() -> ctypes.CDLL:
+    # dlopen of the same path returns the instance ONNX Runtime loaded, so its state (the thread pool) is shared.
+    path = library_path()
+    try:
+        return ctypes.CDLL(path)
+    except OSError as exc:
+        raise BackendUnavailableError(f"cannot load {path}: {exc}") from None
+
+
+def has_cuda() -> bool:
+    """Whether the library was built with kernels for ONNX Runtime's CUDA execution provider.
+
+    Raises:
+        BackendUnavailableError: the library is missing or cannot be loaded.
+    """
+    return bool(_load().EdgeferOrtOpsHasCuda())
+
+
+def set_num_threads(n: int) -> int:
+    """Set the thread count of the custom ops' CPU kernels (the library's own pool, separate from ONNX Runtime's
+    intra-op threads and from ``edgefer._C``'s pool).
+
+    Args:
+        n: threads, the calling thread included; ``n < 1`` restores the default (``$EDGEFER_NUM_THREADS``, else
+            the CPUs this process may use).
+
+    Returns:
+        The thread count now in use.
+
+    Raises:
+        BackendUnavailableError: the library is missing or cannot be loaded.
+        TypeError: ``n`` is not an int.
+    """
+    if not isinstance(n, int) or isinstance(n, bool):
+        raise TypeError(f"n must be an int, got {type(n).__name__}")
+    return int(_load().EdgeferOrtOpsSetNumThreads(ctypes.c_int(n)))
+
+
+def get_num_threads() -> int:
+    """The thread count of the custom ops' CPU kernels (see :func:`set_num_threads`)."""
+    return int(_load().EdgeferOrtOpsGetNumThreads())
+
+
+def register(session_options) -> str:
+    """Register the ``edgefer`` custom-op domain on ONNX Runtime session options.
+
+    Args:
+        session_options: an ``onnxruntime.SessionOptions``; the library is added to it in place (call before
+            creating the ``InferenceSession``).
+
+    Returns:
+        The library path registered.
+
+    Raises:
+        BackendUnavailableError: the library is missing, or this onnxruntime cannot load it (e.g. a runtime
+            older than the C API version it was built against).
+        TypeError: ``session_options`` has no ``register_custom_ops_library`` (not an ORT SessionOptions).
+    """
+    register_fn = getattr(session_options, "register_custom_ops_library", None)
+    if register_fn is None:
+        raise TypeError(f"session_options must be an onnxruntime.SessionOptions, got {type(session_options).__name__}")
+    path = library_path()
+    try:
+        register_fn(path)
+    except Exception as exc:  # onnxruntime raises its own exception types (Fail, RuntimeException ...)
+        raise BackendUnavailableError(f"onnxruntime could not register the edgefer custom-op library {path}: "
+                                      f"{exc}") from None
+    return path

@@ -1,0 +1,44 @@
+"""`edgefer bench kernels` machinery on tiny shapes: every implementation row is measured (none silently
+missing), ratios are relative to the right baseline, and the CLI wiring parses. Skipped without edgefer._C."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("edgefer._C", reason="edgefer._C is not built (pip install . or build with CMake)")
+from edgefer.bench import kernels as kb  # noqa: E402
+from edgefer.cli import build_parser  # noqa: E402
+
+
+def test_attention_and_embedding_rows_on_tiny_shapes():
+    rows = kb.bench_attention(threads=1, repeats=1, shapes=(("tiny", 1, 4, 2, 32, 2),))
+    impls = [r.impl for r in rows]
+    assert impls == ["edgefer cpp (torch op)", "edgefer _C (numpy, out=)", "torch SDPA (+ permute copies)",
+                     "reference op (torch)", "ONNX Runtime (standard ops)"]
+    assert all(r.ms is not None and r.ms > 0 for r in rows), [(r.impl, r.note) for r in rows]
+    sdpa = rows[2]
+    assert sdpa.ratio == pytest.approx(1.0)
+    assert rows[0].ratio == pytest.approx(sdpa.ms / rows[0].ms)
+    emb = kb.bench_embedding(threads=1, repeats=1, shapes=(("tiny", 1, 2, 3, 7, 2, 8),))
+    assert [r.impl for r in emb] == ["edgefer cpp (torch op)", "reference op (pad+conv2d)",
+                                     "ONNX Runtime (standard ops)"]
+    assert all(r.ms is not None for r in emb), [(r.impl, r.note) for r in emb]
+    table = kb.format_table(rows + emb, kb.machine(), 1)
+    assert "edgefer ISA" in table and "ONNX Runtime (standard ops)" in table and table.count("\n") > 8
+
+
+def test_cli_parses_bench_subcommands():
+    parser = build_parser()
+    args = parser.parse_args(["bench", "kernels", "--device", "cpu", "--threads", "2", "--repeats", "3"])
+    assert (args.device, args.threads, args.repeats) == ("cpu", 2, 3) and callable(args.func)
+    args = parser.parse_args(["bench", "model", "--batch", "1", "8", "--threads", "2"])
+    assert args.batch == [1, 8] and args.threads == 2
+    with pytest.raises(SystemExit):
+        parser.parse_args(["bench", "kernels", "--threads", "0"])
+
+
+def test_run_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="device"):
+        kb.run("tpu")
+    with pytest.raises(ValueError, match="repeats"):
+        kb.run("cpu", repeats=0)
