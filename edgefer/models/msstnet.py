@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .. import ops
-from ..labels import DFER_LABELS
+from .common import check_clip, dfer_metadata_fields
 from .resnet import ResNet18
 
 #: Backbone stage name -> (channels, index into ResNet18.forward's output list).
@@ -155,17 +155,11 @@ class Model(nn.Module):
 
     def metadata_fields(self) -> dict:
         """The :class:`edgefer.metadata.ModelMetadata` fields describing this model's input and output."""
-        c = self.config
-        labels = DFER_LABELS if c.num_classes == len(DFER_LABELS) else tuple(f"class_{i}" for i in range(c.num_classes))
-        return dict(model=self.name, task="dfer", labels=labels, clip_length=c.clip_length,
-                    frame_size=(c.frame_size, c.frame_size), colour_order="RGB", mean=(0.0,), std=(1.0,),
-                    sampling="dfew-test", input_layout="BTCHW", output="logits")
+        return dfer_metadata_fields(self.name, self.config)
 
     def forward(self, clip: torch.Tensor) -> torch.Tensor:
         c = self.config
-        expected = (c.clip_length, 3, c.frame_size, c.frame_size)
-        if clip.dim() != 5 or tuple(clip.shape[1:]) != expected:
-            raise ValueError(f"clip must be (B, {', '.join(map(str, expected))}), got {tuple(clip.shape)}")
+        check_clip(clip, c)
         B = clip.shape[0]
         maps = self.backbone(clip.flatten(0, 1), last_stage=self._last_stage)
         x = None

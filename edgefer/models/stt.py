@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from .. import ops
-from ..labels import DFER_LABELS
+from .common import check_clip, dfer_metadata_fields
 from .losses import CompactSoftmaxLoss, CosineLinear
 from .resnet import ResNet18
 
@@ -190,18 +190,12 @@ class Model(nn.Module):
 
     def metadata_fields(self) -> dict:
         """The :class:`edgefer.metadata.ModelMetadata` fields describing this model's input and output."""
-        c = self.config
-        labels = DFER_LABELS if c.num_classes == len(DFER_LABELS) else tuple(f"class_{i}" for i in range(c.num_classes))
-        return dict(model=self.name, task="dfer", labels=labels, clip_length=c.clip_length,
-                    frame_size=(c.frame_size, c.frame_size), colour_order="RGB", mean=(0.0,), std=(1.0,),
-                    sampling="dfew-test", input_layout="BTCHW", output="logits")
+        return dfer_metadata_fields(self.name, self.config)
 
     def forward_features(self, clip: torch.Tensor) -> torch.Tensor:
         """Pooled clip features (B, D): LN(CLS) averaged over frames, or LN of all tokens averaged."""
         c = self.config
-        expected = (c.clip_length, 3, c.frame_size, c.frame_size)
-        if clip.dim() != 5 or tuple(clip.shape[1:]) != expected:
-            raise ValueError(f"clip must be (B, {', '.join(map(str, expected))}), got {tuple(clip.shape)}")
+        check_clip(clip, c)
         T, d = c.clip_length, c.dim
         feat = self.proj(self.backbone(clip.flatten(0, 1), last_stage=4)[-1])  # (B*T, D, h, w)
         x = feat.flatten(2).transpose(1, 2).reshape(-1, T, feat.shape[2] * feat.shape[3], d)  # (B, T, hw, D)
