@@ -16,6 +16,7 @@ session's options when the model's metadata lists ``"edgefer"`` in ``custom_ops`
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -37,11 +38,22 @@ def _library_names() -> tuple[str, ...]:
     return ("libedgefer_ortops.so",)
 
 
+def _compiled_module_dirs() -> list[Path]:
+    """Where ``edgefer._C`` lives, if elsewhere than this folder: an editable install keeps the compiled files in
+    site-packages while the Python sources stay in the checkout, and the library is installed beside ``_C``."""
+    try:
+        spec = importlib.util.find_spec("edgefer._C")
+    except (ImportError, ValueError):
+        return []
+    return [Path(spec.origin).resolve().parent] if spec and spec.origin else []
+
+
 def library_path() -> str:
     """Absolute path of the custom-op shared library.
 
     Looks at ``$EDGEFER_ORTOPS_LIBRARY`` first, then next to this module (the wheel installs the library into
-    the ``edgefer`` package folder, beside ``edgefer._C``).
+    the ``edgefer`` package folder, beside ``edgefer._C``), then beside ``edgefer._C`` where an editable install
+    put it.
 
     Returns:
         The path, as a string, of an existing file.
@@ -56,10 +68,11 @@ def library_path() -> str:
             raise BackendUnavailableError(f"{ENV_LIBRARY}={override} does not name an existing file")
         return str(Path(override).resolve())
     here = Path(__file__).resolve().parent
-    for name in _library_names():
-        candidate = here / name
-        if candidate.is_file():
-            return str(candidate)
+    for folder in (here, *_compiled_module_dirs()):
+        for name in _library_names():
+            candidate = folder / name
+            if candidate.is_file():
+                return str(candidate)
     raise BackendUnavailableError(
         f"edgefer's ONNX Runtime custom-op library ({_library_names()[0]}) is not installed in {here}: this model "
         f"uses '{DOMAIN}' custom ops. Reinstall edgefer from source with a C++ compiler and network access to a "
