@@ -20,25 +20,10 @@ from edgefer.ops import reference
 
 pytest.importorskip("triton")
 from edgefer.ops import triton as tk  # noqa: E402
+from triton_device import device  # noqa: E402,F401  (shared fixture)
 
 # float32: 1e-4; float16/bfloat16: 1e-2 relative to the largest reference magnitude.
 TOL = {torch.float32: 1e-4, torch.float16: 1e-2, torch.bfloat16: 2e-2}
-
-
-@pytest.fixture(scope="module")
-def device():
-    if torch.cuda.is_available() and not tk.interpret_mode():
-        yield torch.device("cuda")
-        return
-    patch = pytest.MonkeyPatch()
-    patch.setenv("TRITON_INTERPRET", "1")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: one thread is many times faster on a shared, loaded CPU
-    try:
-        yield torch.device("cpu")
-    finally:
-        torch.set_num_threads(threads)
-        patch.undo()
 
 
 def make_qkv(B, T, N, H, d_h, dtype, device, layout="contiguous", seed=0):

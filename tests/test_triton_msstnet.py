@@ -14,26 +14,11 @@ import torch.nn.functional as F
 pytest.importorskip("triton")
 from edgefer.models import build_model  # noqa: E402
 from edgefer.ops import triton as tk  # noqa: E402
+from triton_device import device  # noqa: E402,F401  (shared fixture)
 
 TINY = dict(clip_length=4, frame_size=32, scales=("C3", "C4"), grid=2, dim=32, num_heads=2, mlp_hidden=32,
             dropout=0.0)
 STEPS = 3
-
-
-@pytest.fixture(scope="module")
-def device():
-    if torch.cuda.is_available() and not tk.interpret_mode():
-        yield torch.device("cuda")
-        return
-    patch = pytest.MonkeyPatch()
-    patch.setenv("TRITON_INTERPRET", "1")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: one thread is many times faster on a shared, loaded CPU
-    try:
-        yield torch.device("cpu")
-    finally:
-        torch.set_num_threads(threads)
-        patch.undo()
 
 
 def loss_curve(kernels: str, device: torch.device) -> list[float]:
