@@ -1,18 +1,9 @@
 """`edgefer predict` end to end on a real video, and its expected errors (issue 2)."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edgefer", *map(str, args)], capture_output=True, text=True,
-                          cwd=REPO, timeout=900)
+from cli_support import assert_one_line_error, run_cli
 
 
 @pytest.mark.slow
@@ -21,7 +12,7 @@ def test_predict_on_the_real_sample_video(msstnet_export, sample_video, tmp_path
     runs = []
     for k in range(2):
         out = tmp_path / f"run{k}.json"
-        proc = _cli("predict", video, "--model", msstnet_export[1], "--json", out)
+        proc = run_cli("predict", video, "--model", msstnet_export[1], "--json", out)
         assert proc.returncode == 0, proc.stderr
         assert "UNTRAINED" in proc.stdout
         runs.append(json.loads(out.read_text()))
@@ -47,34 +38,26 @@ def test_predict_on_the_real_sample_video(msstnet_export, sample_video, tmp_path
     assert rows[-1] == f"wrote {out}"
 
 
-def _assert_one_line_error(proc, needle):
-    assert proc.returncode == 1
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("edgefer: error:"), proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert needle in lines[0]
-
-
 def test_missing_video(msstnet_export, tmp_path):
-    _assert_one_line_error(_cli("predict", tmp_path / "nope.mp4", "--model", msstnet_export[1]), "nope.mp4")
+    assert_one_line_error(run_cli("predict", tmp_path / "nope.mp4", "--model", msstnet_export[1]), "nope.mp4")
 
 
 def test_file_that_is_not_a_video(msstnet_export, tmp_path):
     fake = tmp_path / "notes.mp4"
     fake.write_text("this is not a video\n" * 100)
-    _assert_one_line_error(_cli("predict", fake, "--model", msstnet_export[1]), "notes.mp4")
+    assert_one_line_error(run_cli("predict", fake, "--model", msstnet_export[1]), "notes.mp4")
 
 
 def test_video_with_no_face(msstnet_export, sample_video):
-    proc = _cli("predict", sample_video("no_face.mp4"), "--model", msstnet_export[1])
-    _assert_one_line_error(proc, "no_face.mp4")
+    proc = run_cli("predict", sample_video("no_face.mp4"), "--model", msstnet_export[1])
+    assert_one_line_error(proc, "no_face.mp4")
     assert "face" in proc.stderr
 
 
 def test_truncated_model_file(msstnet_export, sample_video, tmp_path):
     cut = tmp_path / "cut.onnx"
     cut.write_bytes(msstnet_export[1].read_bytes()[:5000])
-    _assert_one_line_error(_cli("predict", sample_video("single_face.mp4"), "--model", cut), "cut.onnx")
+    assert_one_line_error(run_cli("predict", sample_video("single_face.mp4"), "--model", cut), "cut.onnx")
 
 
 def test_model_without_metadata(msstnet_export, sample_video, tmp_path):
@@ -83,5 +66,5 @@ def test_model_without_metadata(msstnet_export, sample_video, tmp_path):
     proto = onnx.load(str(msstnet_export[1]))
     del proto.metadata_props[:]
     onnx.save(proto, str(tmp_path / "bare.onnx"))
-    _assert_one_line_error(_cli("predict", sample_video("single_face.mp4"), "--model", tmp_path / "bare.onnx"),
+    assert_one_line_error(run_cli("predict", sample_video("single_face.mp4"), "--model", tmp_path / "bare.onnx"),
                            "no edgefer metadata")

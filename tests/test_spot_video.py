@@ -7,21 +7,14 @@ consistent with the frame-wise scores, face-less frames never in an interval, an
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from cli_support import assert_one_line_error, run_cli
 
-REPO = Path(__file__).resolve().parents[1]
 ROW = re.compile(r"^\s*(\d+)-(\d+)\s+([\d.]+)-([\d.]+)\s+(macro|micro)\s+([\d.]+)\s*$")
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edgefer", *map(str, args)], capture_output=True, text=True,
-                          cwd=REPO, timeout=900)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +53,7 @@ def test_spot_on_the_real_sample_video(fesnet_onnx, sample_video, tmp_path):
 
     video = sample_video("single_face.mp4")
     out = tmp_path / "spot.json"
-    proc = _cli("spot", video, "--model", fesnet_onnx, "--json", out)
+    proc = run_cli("spot", video, "--model", fesnet_onnx, "--json", out)
     assert proc.returncode == 0, proc.stderr
     fps = _container_fps(video)
     assert fps == pytest.approx(30.0, abs=0.1)
@@ -132,17 +125,9 @@ def test_face_less_frames_are_masked_and_never_in_an_interval(fesnet_onnx, sampl
     assert as_dict["num_frames"] == 169 and len(as_dict["intervals"]) == len(result.intervals)
 
 
-def _assert_one_line_error(proc, needle):
-    assert proc.returncode == 1
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("edgefer: error:"), proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert needle in lines[0]
-
-
 def test_video_with_no_face(fesnet_onnx, sample_video):
-    proc = _cli("spot", sample_video("no_face.mp4"), "--model", fesnet_onnx)
-    _assert_one_line_error(proc, "no_face.mp4")
+    proc = run_cli("spot", sample_video("no_face.mp4"), "--model", fesnet_onnx)
+    assert_one_line_error(proc, "no_face.mp4")
     assert "no face" in proc.stderr
 
 
@@ -154,12 +139,12 @@ def test_a_dfer_model_is_refused(fesnet_onnx, sample_video, tmp_path):
         if prop.key == "edgefer.task":
             prop.value = "dfer"
     onnx.save(proto, str(tmp_path / "dfer.onnx"))
-    _assert_one_line_error(_cli("spot", sample_video("single_face.mp4"), "--model", tmp_path / "dfer.onnx"),
+    assert_one_line_error(run_cli("spot", sample_video("single_face.mp4"), "--model", tmp_path / "dfer.onnx"),
                            "not an expression-spotting model")
 
 
 def test_stride_outside_the_window(fesnet_onnx, sample_video):
-    proc = _cli("spot", sample_video("single_face.mp4"), "--model", fesnet_onnx, "--stride", "65")
+    proc = run_cli("spot", sample_video("single_face.mp4"), "--model", fesnet_onnx, "--stride", "65")
     assert proc.returncode == 2 and "--stride must be in 1..64" in proc.stderr and "Traceback" not in proc.stderr
 
 

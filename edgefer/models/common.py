@@ -25,3 +25,12 @@ def check_clip(clip: torch.Tensor, config) -> None:
     expected = (config.clip_length, 3, config.frame_size, config.frame_size)
     if clip.dim() != 5 or tuple(clip.shape[1:]) != expected:
         raise ValueError(f"clip must be (B, {', '.join(map(str, expected))}), got {tuple(clip.shape)}")
+
+
+def check_kernels(kernels: str) -> str:
+    """Return ``kernels`` if it names an op implementation (:data:`edgefer.ops.KERNELS`), else raise ValueError."""
+    from ..ops import KERNELS
+
+    if kernels not in KERNELS:
+        raise ValueError(f"unknown kernels {kernels!r}; choose one of {KERNELS}")
+    return kernels

@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import ops
 from ..labels import SPOTTING_CLASSES
+from .common import check_kernels
 from .losses import SpottingLoss
 from .resnet import BasicBlock
 
@@ -195,9 +195,7 @@ class Model(nn.Module):
     def __init__(self, config: Config | None = None, kernels: str = "auto") -> None:
         super().__init__()
         self.config = config = config or Config()
-        if kernels not in ops.KERNELS:
-            raise ValueError(f"unknown kernels {kernels!r}; choose one of {ops.KERNELS}")
-        self.kernels = kernels
+        self.kernels = check_kernels(kernels)
         width = config.encoder_channels[-1]
         self.encoder = FrameEncoder(config)
         self.spatial = SpatialCorrelation(width, config.token_grid ** 2, config.spatial_heads)

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .. import ops
-from .common import check_clip, dfer_metadata_fields
+from .common import check_clip, check_kernels, dfer_metadata_fields
 from .resnet import ResNet18
 
 #: Backbone stage name -> (channels, index into ResNet18.forward's output list).
@@ -141,9 +141,7 @@ class Model(nn.Module):
     def __init__(self, config: Config | None = None, kernels: str = "auto") -> None:
         super().__init__()
         self.config = config = config or Config()
-        if kernels not in ops.KERNELS:
-            raise ValueError(f"unknown kernels {kernels!r}; choose one of {ops.KERNELS}")
-        self.kernels = kernels
+        self.kernels = check_kernels(kernels)
         self.backbone = ResNet18()
         self.embeddings = nn.ModuleList(
             MultiScaleEmbedding(STAGES[s][0], map_size(config.frame_size, s), config) for s in config.scales)

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from .. import ops
-from .common import check_clip, dfer_metadata_fields
+from .common import check_clip, check_kernels, dfer_metadata_fields
 from .losses import CompactSoftmaxLoss, CosineLinear
 from .resnet import ResNet18
 
@@ -160,9 +160,7 @@ class Model(nn.Module):
     def __init__(self, config: Config | None = None, kernels: str = "auto") -> None:
         super().__init__()
         self.config = config = config or Config()
-        if kernels not in ops.KERNELS:
-            raise ValueError(f"unknown kernels {kernels!r}; choose one of {ops.KERNELS}")
-        self.kernels = kernels
+        self.kernels = check_kernels(kernels)
         d = config.dim
         self.backbone = ResNet18()
         self.proj = nn.Conv2d(ResNet18.widths[2], d, kernel_size=1)
