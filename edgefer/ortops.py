@@ -8,7 +8,9 @@ Models exported with ``--custom-ops`` contain nodes of the ``edgefer`` domain (o
   (D, C, P, P), bias (D,), pos_t (T, D), pos_s (G*G, D), residual (B, T, G*G, D); attribute ``grid`` (int);
   out (B, T, G*G, D), all float32.
 
-Their semantics are :mod:`edgefer.ops.reference`'s. The library ``libedgefer_ortops.so`` is built by the
+Their semantics are :mod:`edgefer.ops.reference`'s. On the CPU they run on the session's own intra-op thread pool
+(``SessionOptions.intra_op_num_threads`` sizes it, as for every built-in op), and ``MultiScaleEmbedding`` packs a
+constant weight once, when the session is created. The library ``libedgefer_ortops.so`` is built by the
 package's CMake (``csrc/onnxruntime``) and installed next to ``edgefer._C``; the runtime registers it on a
 session's options when the model's metadata lists ``"edgefer"`` in ``custom_ops``.
 """
@@ -82,7 +84,7 @@ def library_path() -> str:
 
 
 def _load() -> ctypes.CDLL:
-    # dlopen of the same path returns the instance ONNX Runtime loaded, so its state (the thread pool) is shared.
+    # dlopen of the same path returns the instance ONNX Runtime loaded.
     path = library_path()
     try:
         return ctypes.CDLL(path)
@@ -97,31 +99,6 @@ def has_cuda() -> bool:
         BackendUnavailableError: the library is missing or cannot be loaded.
     """
     return bool(_load().EdgeferOrtOpsHasCuda())
-
-
-def set_num_threads(n: int) -> int:
-    """Set the thread count of the custom ops' CPU kernels (the library's own pool, separate from ONNX Runtime's
-    intra-op threads and from ``edgefer._C``'s pool).
-
-    Args:
-        n: threads, the calling thread included; ``n < 1`` restores the default (``$EDGEFER_NUM_THREADS``, else
-            the CPUs this process may use).
-
-    Returns:
-        The thread count now in use.
-
-    Raises:
-        BackendUnavailableError: the library is missing or cannot be loaded.
-        TypeError: ``n`` is not an int.
-    """
-    if not isinstance(n, int) or isinstance(n, bool):
-        raise TypeError(f"n must be an int, got {type(n).__name__}")
-    return int(_load().EdgeferOrtOpsSetNumThreads(ctypes.c_int(n)))
-
-
-def get_num_threads() -> int:
-    """The thread count of the custom ops' CPU kernels (see :func:`set_num_threads`)."""
-    return int(_load().EdgeferOrtOpsGetNumThreads())
 
 
 def register(session_options) -> str:

@@ -179,3 +179,34 @@ def test_cuda_ops_match_reference(dtype, tol):
     got = cpp.multiscale_embedding(*args)
     want = reference.multiscale_embedding(*[None if a is None else a.float() for a in args])
     assert (got.float() - want).abs().max().item() <= tol * 10
+
+
+def test_eager_inference_calls_kernels_directly_and_autograd_goes_through_the_op(monkeypatch):
+    """No gradient wanted: the public functions skip torch.library's dispatch (same result); a gradient wanted:
+    they use the registered op, whose backward matches the reference's."""
+    calls = []
+    for name in ("_temporal_attention_op", "_multiscale_embedding_op"):
+        op = getattr(cpp, name)
+        monkeypatch.setattr(cpp, name, lambda *a, _op=op, _name=name: calls.append(_name) or _op(*a))
+    gen = torch.Generator().manual_seed(3)
+    qkv = torch.randn(2, 5, 3, 3 * 2 * 8, generator=gen)
+    emb = (torch.randn(2 * 5, 4, 6, 6, generator=gen), torch.randn(8, 4, 2, 2, generator=gen) / 4,
+           torch.randn(8, generator=gen), torch.randn(5, 8, generator=gen), torch.randn(9, 8, generator=gen))
+
+    with torch.no_grad():
+        direct = cpp.temporal_attention(qkv, 2), cpp.multiscale_embedding(*emb, grid=3)
+    assert calls == []
+    via_op = torch.ops.edgefer.temporal_attention(qkv, 2, None), torch.ops.edgefer.multiscale_embedding(*emb, None, 3)
+    torch.testing.assert_close(direct[0], via_op[0], rtol=0, atol=0)
+    torch.testing.assert_close(direct[1], via_op[1], rtol=0, atol=0)
+
+    x = qkv.clone().requires_grad_(True)
+    cpp.temporal_attention(x, 2).square().sum().backward()
+    assert calls == ["_temporal_attention_op"]
+    ref = qkv.clone().requires_grad_(True)
+    reference.temporal_attention(ref, 2).square().sum().backward()
+    torch.testing.assert_close(x.grad, ref.grad, rtol=1e-4, atol=1e-5)
+
+    weight = emb[1].clone().requires_grad_(True)
+    cpp.multiscale_embedding(emb[0], weight, *emb[2:], grid=3).sum().backward()
+    assert calls == ["_temporal_attention_op", "_multiscale_embedding_op"] and weight.grad is not None

@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ ort = pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
 torch = pytest.importorskip("torch")
 
-from onnx import TensorProto, helper  # noqa: E402
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from edgefer import ortops  # noqa: E402
 from edgefer.errors import BackendUnavailableError  # noqa: E402
@@ -146,25 +145,60 @@ def test_multiscale_embedding_matches_standard_ops(B, T, C, H, W, D, grid, with_
     np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
 
 
+@pytest.mark.parametrize("B,T,C,H,W,D,grid,with_residual", [EMBEDDING_CASES[0], EMBEDDING_CASES[3]])
+def test_multiscale_embedding_constant_weight_packed_at_load(B, T, C, H, W, D, grid, with_residual):
+    """The weight as an initializer (as in every exported model) takes the pre-packed path: same result as the
+    weight fed as a graph input (packed per call) and as the reference, on repeated runs and another batch."""
+    rng = np.random.default_rng(D + C)
+    P = -(-max(H, W) // grid)
+    weight = (rng.standard_normal((D, C, P, P)) / np.sqrt(C * P * P)).astype(np.float32)
+    params = {n: rng.standard_normal(s).astype(np.float32)
+              for n, s in (("bias", (D,)), ("pos_t", (T, D)), ("pos_s", (grid * grid, D)))}
+    names = ["feat", "weight", "bias", "pos_t", "pos_s"] + (["residual"] if with_residual else [])
+    node = helper.make_node("MultiScaleEmbedding", names, ["out"], domain="edgefer", grid=grid)
+    graph_inputs = ["feat"] + (["residual"] if with_residual else [])
+    graph = helper.make_graph(
+        [node], "constant_weight", [helper.make_tensor_value_info(i, TensorProto.FLOAT, None) for i in graph_inputs],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)],
+        initializer=[numpy_helper.from_array(weight, "weight")]
+        + [numpy_helper.from_array(a, n) for n, a in params.items()])
+    constant = _custom_session(helper.make_model(
+        graph, ir_version=IR_VERSION, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("edgefer", 1)]))
+    fed = _custom_session(_node_model("MultiScaleEmbedding", names, grid=grid))
+    for batch in (B, B + 1, B):
+        feeds = {"feat": rng.standard_normal((batch * T, C, H, W)).astype(np.float32)}
+        if with_residual:
+            feeds["residual"] = rng.standard_normal((batch, T, grid * grid, D)).astype(np.float32)
+        got = constant.run(None, feeds)[0]
+        np.testing.assert_array_equal(got, fed.run(None, {**feeds, "weight": weight, **params})[0])
+        want = reference.multiscale_embedding(
+            torch.from_numpy(feeds["feat"]), torch.from_numpy(weight),
+            *(torch.from_numpy(params[n]) for n in ("bias", "pos_t", "pos_s")),
+            torch.from_numpy(feeds["residual"]) if with_residual else None, grid).numpy()
+        np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
+
+
 BAD_INPUTS = r"""
 import json, sys
 import numpy as np, onnxruntime as ort
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 lib = sys.argv[1]
 
-def model(op, inputs, **attrs):
-    node = helper.make_node(op, inputs, ["out"], domain="edgefer", **attrs)
+def model(op, inputs, consts, **attrs):
+    node = helper.make_node(op, inputs + list(consts), ["out"], domain="edgefer", **attrs)
     graph = helper.make_graph([node], op, [helper.make_tensor_value_info(i, TensorProto.FLOAT, None) for i in inputs if i],
-                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)])
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)],
+                              initializer=[numpy_helper.from_array(a, n) for n, a in consts.items()])
     return helper.make_model(graph, ir_version=8, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("edgefer", 1)])
 
-def run(op, feeds, **attrs):
+def run(op, feeds, consts={}, **attrs):
+    # consts: trailing inputs held as constant initializers (the embedding packs a constant weight at load)
     options = ort.SessionOptions()
     options.register_custom_ops_library(lib)
     options.log_severity_level = 4
     try:
-        session = ort.InferenceSession(model(op, list(feeds), **attrs).SerializeToString(), options,
+        session = ort.InferenceSession(model(op, list(feeds), consts, **attrs).SerializeToString(), options,
                                        providers=["CPUExecutionProvider"])
         out = session.run(None, feeds)[0]
         return {"ok": True, "shape": list(out.shape), "nan": bool(np.isnan(out).any()),
@@ -193,6 +227,13 @@ results = {
   "feat_rank": run("MultiScaleEmbedding", {**emb, "feat": f(4, 3, 8)}, grid=4),
   "grid_zero": run("MultiScaleEmbedding", emb, grid=0),
   "embedding_ok": run("MultiScaleEmbedding", emb, grid=4),
+  # the weight as a constant: packed when the session loads, checked against feat like any other weight
+  "const_weight_channels": run("MultiScaleEmbedding", {"feat": emb["feat"]},
+                               dict(weight=f(6, 4, 2, 2), **{k: emb[k] for k in ("bias", "pos_t", "pos_s")}), grid=4),
+  "const_weight_rank": run("MultiScaleEmbedding", {"feat": emb["feat"]},
+                           dict(weight=f(6, 3, 4), **{k: emb[k] for k in ("bias", "pos_t", "pos_s")}), grid=4),
+  "const_weight_empty": run("MultiScaleEmbedding", {"feat": emb["feat"]},
+                            dict(weight=f(0, 3, 2, 2), bias=f(0), pos_t=f(2, 0), pos_s=f(16, 0)), grid=4),
 }
 print(json.dumps(results))
 """
@@ -220,6 +261,8 @@ def bad_input_results() -> dict:
     ("residual", "residual must be (2, 2, 16, 6)"),
     ("feat_rank", "feat must be (B*T, C, H, W)"),
     ("grid_zero", "grid must be >= 1"),
+    ("const_weight_channels", "weight must be (D, 3, P, P)"),
+    ("const_weight_rank", "weight must be (D, 3, P, P)"),
 ])
 def test_bad_inputs_give_ort_errors(bad_input_results, case, needle):
     result = bad_input_results[case]
@@ -231,6 +274,8 @@ def test_valid_edge_cases_run(bad_input_results):
     assert bad_input_results["zero_batch"] == {"ok": True, "shape": [0, 4, 2, 4], "nan": False, "nan_rows": []}
     assert bad_input_results["embedding_ok"]["ok"] and bad_input_results["embedding_ok"]["shape"] == [2, 2, 16, 6]
     assert not bad_input_results["embedding_ok"]["nan"]
+    assert bad_input_results["const_weight_empty"] == {"ok": True, "shape": [2, 2, 16, 0], "nan": False,
+                                                       "nan_rows": []}
 
 
 def test_nan_propagates_not_zeroed(bad_input_results):

@@ -114,47 +114,100 @@ const char* cpu_isas_supported() {
 }
 
 void temporal_attention_cpu(const float* qkv, int64_t B, int64_t T, int64_t N, int64_t H, int64_t Dh, int64_t sB,
-                            int64_t sT, int64_t sN, float scale, float* out) {
+                            int64_t sT, int64_t sN, float scale, float* out, const ParallelFor* parallel) {
   const int64_t nseq = B * N * H;
   if (nseq <= 0 || T <= 0 || Dh <= 0) return;
   const cpu::IsaKernels& isa = cpu::active_kernels();
   const int64_t scratch = cpu::attention_scratch_floats(T, Dh);
   // about 8 tasks per thread for balance, each at least ~64k multiply-adds
   const int64_t work_per_seq = 2 * T * T * Dh + 1;
-  int64_t chunk = nseq / (int64_t(cpu::pool_threads()) * 8);
+  int64_t chunk = nseq / (int64_t(cpu::runner_threads(parallel)) * 8);
   const int64_t min_chunk = (65536 + work_per_seq - 1) / work_per_seq;
   if (chunk < min_chunk) chunk = min_chunk;
   if (chunk < 1) chunk = 1;
   const int64_t ntasks = (nseq + chunk - 1) / chunk;
-  cpu::parallel_for(ntasks, [&](int64_t task) {
+  cpu::parallel_for(parallel, ntasks, [&](int64_t task) {
     const int64_t begin = task * chunk;
     const int64_t end = begin + chunk < nseq ? begin + chunk : nseq;
     isa.attention_range(qkv, B, T, N, H, Dh, sB, sT, sN, scale, out, begin, end, cpu::thread_scratch(0, scratch));
   });
 }
 
+// ---- packed embedding weights -----------------------------------------------------------------------------------
+
+struct EmbeddingWeightPack::Impl {
+  const cpu::IsaKernels* isa;
+  int64_t D, K;
+  std::unique_ptr<float[]> mem;
+  float* data;  // 64-byte aligned into mem: npanels * K * nr floats
+};
+
+namespace cpu {
+namespace {
+
+int64_t packed_floats(const IsaKernels& isa, int64_t D, int64_t K) { return (D + isa.nr - 1) / isa.nr * K * isa.nr; }
+
+// Packs weight (D, K) into packed for isa, its panels split over the runner's threads.
+void pack_all(const IsaKernels& isa, const float* weight, int64_t D, int64_t K, float* packed,
+              const ParallelFor* parallel) {
+  const int64_t npanels = (D + isa.nr - 1) / isa.nr;
+  const int64_t ntasks = npanels < 4 * runner_threads(parallel) ? npanels : 4 * runner_threads(parallel);
+  const int64_t per = (npanels + ntasks - 1) / ntasks;
+  parallel_for(parallel, (npanels + per - 1) / per, [&](int64_t task) {
+    const int64_t p0 = task * per, p1 = p0 + per < npanels ? p0 + per : npanels;
+    isa.pack_weight(weight, D, K, packed, p0, p1);
+  });
+}
+
+}  // namespace
+}  // namespace cpu
+
+EmbeddingWeightPack::EmbeddingWeightPack(const float* weight, int64_t D, int64_t C, int64_t P,
+                                         const ParallelFor* parallel)
+    : impl_(new Impl()) {
+  const cpu::IsaKernels& isa = cpu::active_kernels();
+  impl_->isa = &isa;
+  impl_->D = D;
+  impl_->K = C * P * P;
+  const int64_t n = cpu::packed_floats(isa, D, impl_->K);
+  impl_->mem.reset(new float[n + 16]);
+  impl_->data = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(impl_->mem.get()) + 63) & ~uintptr_t(63));
+  if (n > 0) cpu::pack_all(isa, weight, D, impl_->K, impl_->data, parallel);
+}
+
+EmbeddingWeightPack::~EmbeddingWeightPack() { delete impl_; }
+
+bool EmbeddingWeightPack::usable_for(int64_t D, int64_t C, int64_t P) const {
+  return impl_->isa == &cpu::active_kernels() && impl_->D == D && impl_->K == C * P * P;
+}
+
+int64_t EmbeddingWeightPack::bytes() const { return cpu::packed_floats(*impl_->isa, impl_->D, impl_->K) * 4; }
+
+// ---- multi-scale embedding --------------------------------------------------------------------------------------
+
 void multiscale_embedding_cpu_strided(const float* feat, const int64_t feat_strides[4], const float* weight,
                                       const float* bias, const float* pos_t, const float* pos_s,
                                       const float* residual, const int64_t res_strides[4], int64_t B, int64_t T,
                                       int64_t C, int64_t Hin, int64_t Win, int64_t D, int64_t P, int64_t G,
-                                      float* out) {
+                                      float* out, const EmbeddingWeightPack* packed, const ParallelFor* parallel) {
   const int64_t M = B * T * G * G;
   const int64_t K = C * P * P;
   if (M <= 0 || D <= 0) return;
   const cpu::IsaKernels& isa = cpu::active_kernels();
   const int64_t nr = isa.nr, mr = isa.mr;
   const int64_t npanels = (D + nr - 1) / nr;
-  // weights packed into NR-wide panels, once per call, in the calling thread's buffer
-  float* packed = cpu::thread_scratch(1, npanels * K * nr);
-  const int64_t pchunk = npanels < 4 ? 1 : npanels / 4;
-  cpu::parallel_for((npanels + pchunk - 1) / pchunk, [&](int64_t task) {
-    const int64_t p0 = task * pchunk;
-    isa.pack_weight(weight, D, K, packed, p0, p0 + pchunk < npanels ? p0 + pchunk : npanels);
-  });
+  const float* packed_weight;
+  if (packed != nullptr && packed->usable_for(D, C, P)) {
+    packed_weight = packed->impl()->data;
+  } else {  // packed for this call only, in the calling thread's buffer
+    float* buf = cpu::thread_scratch(1, cpu::packed_floats(isa, D, K));
+    cpu::pack_all(isa, weight, D, K, buf, parallel);
+    packed_weight = buf;
+  }
   cpu::EmbeddingArgs a;
   a.feat = feat;
   for (int i = 0; i < 4; ++i) a.fs[i] = feat_strides[i];
-  a.packed_weight = packed;
+  a.packed_weight = packed_weight;
   a.bias = bias;
   a.pos_t = pos_t;
   a.pos_s = pos_s;
@@ -162,11 +215,16 @@ void multiscale_embedding_cpu_strided(const float* feat, const int64_t feat_stri
   for (int i = 0; i < 4; ++i) a.rs[i] = residual ? res_strides[i] : 0;
   a.B = B; a.T = T; a.C = C; a.Hin = Hin; a.Win = Win; a.D = D; a.P = P; a.G = G;
   a.out = out;
-  // tiles of mb rows x ~256 columns
+  // Tiles of mb rows x all D columns, so that each tile's patches are gathered (im2col) once. Only when that
+  // leaves fewer than two tiles per thread are the columns split too (each column block regathers its rows).
   const int64_t mb = mr * 8;
-  const int64_t pb = (256 + nr - 1) / nr;
-  const int64_t mtiles = (M + mb - 1) / mb, ptiles = (npanels + pb - 1) / pb;
-  cpu::parallel_for(mtiles * ptiles, [&](int64_t task) {
+  const int64_t mtiles = (M + mb - 1) / mb;
+  const int64_t want = 2 * int64_t(cpu::runner_threads(parallel));
+  int64_t ptiles = mtiles >= want ? 1 : (want + mtiles - 1) / mtiles;
+  if (ptiles > npanels) ptiles = npanels;
+  const int64_t pb = (npanels + ptiles - 1) / ptiles;
+  ptiles = (npanels + pb - 1) / pb;
+  cpu::parallel_for(parallel, mtiles * ptiles, [&](int64_t task) {
     const int64_t mt = task / ptiles, pt = task % ptiles;
     const int64_t m0 = mt * mb, m1 = m0 + mb < M ? m0 + mb : M;
     const int64_t p0 = pt * pb, p1 = p0 + pb < npanels ? p0 + pb : npanels;
@@ -176,11 +234,12 @@ void multiscale_embedding_cpu_strided(const float* feat, const int64_t feat_stri
 
 void multiscale_embedding_cpu(const float* feat, const float* weight, const float* bias, const float* pos_t,
                               const float* pos_s, const float* residual, int64_t B, int64_t T, int64_t C,
-                              int64_t Hin, int64_t Win, int64_t D, int64_t P, int64_t G, float* out) {
+                              int64_t Hin, int64_t Win, int64_t D, int64_t P, int64_t G, float* out,
+                              const EmbeddingWeightPack* packed, const ParallelFor* parallel) {
   const int64_t fs[4] = {C * Hin * Win, Hin * Win, Win, 1};
   const int64_t rs[4] = {T * G * G * D, G * G * D, D, 1};
   multiscale_embedding_cpu_strided(feat, fs, weight, bias, pos_t, pos_s, residual, rs, B, T, C, Hin, Win, D, P, G,
-                                   out);
+                                   out, packed, parallel);
 }
 
 }  // namespace edgefer

@@ -195,6 +195,22 @@ void parallel_for(int64_t ntasks, const std::function<void(int64_t)>& fn) { pool
 
 int pool_threads() { return pool().threads(); }
 
+namespace {
+void call_task(void* fn, int64_t i) { (*static_cast<const std::function<void(int64_t)>*>(fn))(i); }
+}  // namespace
+
+void parallel_for(const ParallelFor* runner, int64_t ntasks, const std::function<void(int64_t)>& fn) {
+  if (runner == nullptr) return parallel_for(ntasks, fn);
+  if (ntasks <= 0) return;
+  if (ntasks == 1) return fn(0);
+  runner->run(runner->self, ntasks, &call_task, const_cast<void*>(static_cast<const void*>(&fn)));
+}
+
+int runner_threads(const ParallelFor* runner) {
+  if (runner == nullptr) return pool_threads();
+  return runner->threads >= 1 ? runner->threads : 1;
+}
+
 }  // namespace cpu
 
 int set_num_threads(int n) { return cpu::pool().resize(n); }

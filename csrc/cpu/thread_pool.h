@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <functional>
 
+#include "edgefer/kernels.h"
+
 namespace edgefer {
 namespace cpu {
 
@@ -13,6 +15,12 @@ void parallel_for(int64_t ntasks, const std::function<void(int64_t)>& fn);
 
 // Threads parallel_for uses (the caller included).
 int pool_threads();
+
+// parallel_for on a host framework's runner; runner nullptr: edgefer's pool (the function above).
+void parallel_for(const ParallelFor* runner, int64_t ntasks, const std::function<void(int64_t)>& fn);
+
+// Threads that parallel_for(runner, ...) spreads tasks over.
+int runner_threads(const ParallelFor* runner);
 
 }  // namespace cpu
 }  // namespace edgefer

@@ -7,9 +7,12 @@
 //                                          pos_s (G*G, D), residual (B, T, G*G, D) optional; attr grid:int
 //                                          (default 4); out (B, T, G*G, D). All float32.
 //
-// Semantics: edgefer/ops/reference.py. CPU kernels: edgefer::*_cpu (kernels.h); CUDA kernels for the CUDA
-// execution provider when built with EDGEFER_WITH_CUDA (kernels_cuda.h). Every input is validated before a
-// kernel runs; a bad shape or dtype comes back as an ORT error status naming the input, never a crash.
+// Semantics: edgefer/ops/reference.py. CPU kernels: edgefer::*_cpu (kernels.h), run on the session's own
+// intra-op thread pool (KernelContext_ParallelFor), so that the custom ops and ONNX Runtime's built-in ops share
+// one set of threads, sized by SessionOptions.intra_op_num_threads; MultiScaleEmbedding packs a constant weight
+// (an initializer) once, when the session creates the kernel. CUDA kernels for the CUDA execution provider when
+// built with EDGEFER_WITH_CUDA (kernels_cuda.h). Every input is validated before a kernel runs; a bad shape or
+// dtype comes back as an ORT error status naming the input, never a crash.
 //
 // Entry point: RegisterCustomOps(OrtSessionOptions*, const OrtApiBase*), what
 // SessionOptions.register_custom_ops_library() calls. Built against the C API version of the headers the build
@@ -29,6 +32,11 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#if defined(__linux__)
+#include <sched.h>
+#endif
+#include <thread>
 
 #include "edgefer/kernels.h"
 #ifdef EDGEFER_WITH_CUDA
@@ -94,6 +102,45 @@ InputView input(Ort::KernelContext& ctx, size_t index, const std::string& op, co
   return v;
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// The session's intra-op thread pool as the CPU kernels' edgefer::ParallelFor.
+
+// CPUs this process may run on: how finely to split work (ONNX Runtime does not tell a kernel its pool size).
+int cpus_available() {
+#if defined(__linux__)
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) >= 1) return CPU_COUNT(&set);
+#endif
+  const unsigned n = std::thread::hardware_concurrency();
+  return n >= 1 ? static_cast<int>(n) : 1;
+}
+
+struct PoolTask {
+  void (*task)(void*, int64_t);
+  void* arg;
+};
+
+void run_pool_task(void* job, size_t i) {
+  const PoolTask* t = static_cast<const PoolTask*>(job);
+  t->task(t->arg, static_cast<int64_t>(i));
+}
+
+void run_on_session_pool(void* context, int64_t n, void (*task)(void*, int64_t), void* arg) {
+  PoolTask job{task, arg};
+  OrtStatus* st = Ort::GetApi().KernelContext_ParallelFor(static_cast<const OrtKernelContext*>(context),
+                                                          &run_pool_task, static_cast<size_t>(n), 0, &job);
+  if (st != nullptr) {
+    const std::string msg = Ort::GetApi().GetErrorMessage(st);
+    Ort::GetApi().ReleaseStatus(st);
+    throw std::runtime_error("ONNX Runtime's ParallelFor failed: " + msg);
+  }
+}
+
+edgefer::ParallelFor session_pool(OrtKernelContext* context) {
+  static const int threads = cpus_available();
+  return edgefer::ParallelFor{&run_on_session_pool, context, threads};
+}
+
 int64_t numel(const std::vector<int64_t>& shape) {
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
@@ -141,7 +188,8 @@ struct AttentionKernel {
       const float* in = static_cast<const float*>(qkv.data);
       const int64_t sN = a.D3, sT = a.N * a.D3, sB = a.T * a.N * a.D3;
       if (!on_cuda) {
-        edgefer::temporal_attention_cpu(in, a.B, a.T, a.N, a.H, a.Dh, sB, sT, sN, a.scale, out);
+        const edgefer::ParallelFor pool = session_pool(context);
+        edgefer::temporal_attention_cpu(in, a.B, a.T, a.N, a.H, a.Dh, sB, sT, sN, a.scale, out, &pool);
         return;
       }
 #ifdef EDGEFER_WITH_CUDA
@@ -233,6 +281,10 @@ EmbeddingArgs check_embedding(const InputView& feat, const InputView& weight, co
 struct EmbeddingKernel {
   int64_t grid = 4;
   bool on_cuda = false;
+  // The weight input packed at kernel creation when it is a constant initializer (CPU only), and the address
+  // it was packed from: a call whose weight is elsewhere packs its own.
+  std::unique_ptr<edgefer::EmbeddingWeightPack> packed;
+  const void* packed_from = nullptr;
 
   OrtStatusPtr ComputeV2(OrtKernelContext* context) {
     const std::string op = "MultiScaleEmbedding";
@@ -252,8 +304,10 @@ struct EmbeddingKernel {
       auto f = [&](int i) { return static_cast<const float*>(in[i].data); };
       const float* residual = in[5].present ? f(5) : nullptr;
       if (!on_cuda) {
+        const edgefer::ParallelFor pool = session_pool(context);
+        const edgefer::EmbeddingWeightPack* pack = in[1].data == packed_from ? packed.get() : nullptr;
         edgefer::multiscale_embedding_cpu(f(0), f(1), f(2), f(3), f(4), residual, a.B, a.T, a.C, a.H, a.W, a.D,
-                                          a.P, a.G, out);
+                                          a.P, a.G, out, pack, &pool);
         return;
       }
 #ifdef EDGEFER_WITH_CUDA
@@ -270,6 +324,29 @@ struct EmbeddingKernel {
   }
 };
 
+// Packs the weight (input 1) into kernel.packed when the graph holds it as a constant float32 (D, C, P, P)
+// initializer; otherwise (a graph input, or a shape Compute will reject with a message) leaves it unpacked.
+void pack_constant_weight(const OrtApi& api, const OrtKernelInfo* info, EmbeddingKernel& kernel) {
+  int is_constant = 0;
+  const OrtValue* value = nullptr;
+  OrtStatus* st = api.KernelInfoGetConstantInput_tensor(info, 1, &is_constant, &value);
+  if (st != nullptr) {
+    api.ReleaseStatus(st);
+    return;
+  }
+  if (!is_constant || value == nullptr) return;
+  Ort::ConstValue weight(value);
+  auto shape_info = weight.GetTensorTypeAndShapeInfo();
+  const std::vector<int64_t> shape = shape_info.GetShape();
+  if (shape_info.GetElementType() != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || shape.size() != 4 ||
+      shape[2] != shape[3] || numel(shape) <= 0)
+    return;
+  const void* data = weight.GetTensorRawData();
+  kernel.packed = std::make_unique<edgefer::EmbeddingWeightPack>(static_cast<const float*>(data), shape[0],
+                                                                 shape[1], shape[2]);
+  kernel.packed_from = data;
+}
+
 struct EmbeddingOp : Ort::CustomOpBase<EmbeddingOp, EmbeddingKernel, true> {
   explicit EmbeddingOp(const char* provider) : provider_(provider) {}
 
@@ -285,6 +362,7 @@ struct EmbeddingOp : Ort::CustomOpBase<EmbeddingOp, EmbeddingKernel, true> {
       if (grid < 1) bad("MultiScaleEmbedding", "attribute grid must be >= 1, got " + std::to_string(grid));
       kernel->grid = grid;
       kernel->on_cuda = std::strcmp(provider_, "CUDAExecutionProvider") == 0;
+      if (!kernel->on_cuda) pack_constant_weight(api, info, *kernel);
       *op_kernel = kernel.release();
     });
   }
@@ -350,20 +428,9 @@ __attribute__((visibility("default"))) OrtStatus* ORT_API_CALL RegisterCustomOps
       if (st != nullptr) return st;
     }
     registry = r;
-    // Start the CPU kernels' thread pool now, at registration, rather than inside the first op: its workers
-    // are then parked before the first parallel kernel call arrives.
-    (void)edgefer::get_num_threads();
   }
   return api->AddCustomOpDomain(options, registry->domain);
 }
-
-// Sets the number of threads of the CPU kernels in this library (its own copy of edgefer's thread pool, separate
-// from edgefer._C's); n < 1 restores the default (EDGEFER_NUM_THREADS, else the CPUs available). Returns the
-// number now in use.
-__attribute__((visibility("default"))) int EdgeferOrtOpsSetNumThreads(int n) { return edgefer::set_num_threads(n); }
-
-// The number of threads of the CPU kernels in this library.
-__attribute__((visibility("default"))) int EdgeferOrtOpsGetNumThreads() { return edgefer::get_num_threads(); }
 
 // Whether the library was built with the CUDA execution provider's kernels (1) or CPU only (0).
 __attribute__((visibility("default"))) int EdgeferOrtOpsHasCuda() {

@@ -9,26 +9,30 @@ One table, one run, so that every ratio compares like with like on one machine:
   ``F.scaled_dot_product_attention`` on the (B, N, H, T, d_h) permuted views of qkv, including the copy back to
   (B, T, N, D) (the permute copies SDPA needs are counted, as the op must return that layout); the reference op
   (:func:`edgefer.ops.reference.temporal_attention`); ONNX Runtime running the standard-op graph that
-  ``torch.onnx.export`` makes of the reference op. The ratio column is SDPA's time / the row's time.
+  ``torch.onnx.export`` makes of the reference op, and ONNX Runtime running one ``edgefer`` custom node
+  (``libedgefer_ortops``). The ratio column is SDPA's time / the row's time.
 - The multi-scale embedding at MSSTNet's three scales (C3 128x14x14 P=4, C4 256x7x7 P=2, C5 512x4x4 P=1;
-  D=512, G=4, T=16, B in {1, 8}, with the residual): the C++ kernel, the reference (``F.pad`` + ``F.conv2d`` +
-  adds) and ONNX Runtime on the reference's graph. The ratio column is the reference's time / the row's time.
+  D=512, G=4, T=16, B in {1, 8}, with the residual): the C++ kernel through its torch op (which packs the
+  weight on every call), the reference (``F.pad`` + ``F.conv2d`` + adds), ONNX Runtime on the reference's graph,
+  and ONNX Runtime on one custom node whose weight is an initializer (packed once, when the session loads, as in
+  an exported model). The ratio column is the reference's time / the row's time.
 
-Time = median wall-clock milliseconds of ``repeats`` calls after warm-up calls; every implementation gets the
-same thread count (torch, edgefer._C and ONNX Runtime intra-op threads).
+Time = median wall-clock milliseconds of ``repeats`` calls per implementation after warm-up calls, the
+implementations of one shape timed round-robin (:func:`interleaved_ms`); every implementation gets the same
+thread count (torch, edgefer._C and ONNX Runtime intra-op threads).
 """
 
 from __future__ import annotations
 
-import io
 import os
 import platform
 import statistics
 import sys
 import time
-import warnings
 from dataclasses import dataclass
 from typing import Callable, TextIO
+
+import numpy as np
 
 from ..errors import BackendUnavailableError
 
@@ -38,6 +42,11 @@ ATTENTION_SHAPES = (("MSSTNet", 1, 16, 16, 512, 8), ("MSSTNet", 8, 16, 16, 512, 
 #: (label, B, T, C, H=W, P, D) of the embedding rows (MSSTNet's scales, G = 4).
 EMBEDDING_SHAPES = tuple((f"MSSTNet {name}", B, 16, C, S, P, 512)
                          for B in (1, 8) for name, C, S, P in (("C3", 128, 14, 4), ("C4", 256, 7, 2), ("C5", 512, 4, 1)))
+
+
+#: Blocks of timed calls per implementation, and the least warm-up time before each (see :func:`interleaved_ms`).
+ROUNDS = 3
+WARMUP_S = 0.05
 
 
 @dataclass
@@ -82,14 +91,46 @@ def machine() -> dict:
 
 def median_ms(fn: Callable[[], object], repeats: int, warmup: int = 3) -> float:
     """Median wall-clock time of ``fn()`` in milliseconds over ``repeats`` calls, after ``warmup`` calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
+    return interleaved_ms({"fn": fn}, repeats, warmup, rounds=1, warmup_s=0.0)["fn"]
+
+
+def interleaved_ms(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 2,
+                   rounds: int = ROUNDS, warmup_s: float = WARMUP_S) -> dict[str, float | str]:
+    """Median wall-clock ms of each implementation over ``repeats`` calls, timed in interleaved blocks.
+
+    The calls are split into ``rounds`` blocks per implementation, taken a, b, c, a, b, c, ...: drifting load
+    from other processes hits every implementation alike. Each block starts with untimed calls, at least
+    ``warmup`` of them and for at least ``warmup_s`` seconds, which absorb what the implementation before left
+    behind (worker threads still spinning: torch's OpenMP threads spin for milliseconds after a parallel region;
+    caches full of its data), so that each block times the implementation in its own steady state, as a kernel
+    is called inside a model.
+
+    Returns:
+        name -> median ms, or the first line of the error for an implementation that raised (the others still
+        run), in the order of ``fns``.
+    """
+    result: dict[str, float | str] = {}
+    live = dict(fns)
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    rounds = max(1, min(rounds, repeats))
+    for r in range(rounds):
+        block = repeats // rounds + (1 if r < repeats % rounds else 0)
+        for name, fn in list(live.items()):
+            try:
+                start, calls = time.perf_counter(), 0
+                while calls < warmup or time.perf_counter() - start < warmup_s:
+                    fn()
+                    calls += 1
+                for _ in range(block):
+                    t0 = time.perf_counter()
+                    fn()
+                    times[name].append(time.perf_counter() - t0)
+            except Exception as exc:  # one failing implementation must not hide the others' numbers
+                result[name] = _first_line(exc)
+                del live[name]
+    for name in live:
+        result[name] = statistics.median(times[name]) * 1e3
+    return {name: result[name] for name in fns}
 
 
 def _first_line(exc: BaseException) -> str:
@@ -97,28 +138,24 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:80]
 
 
-def _ort_session(module, inputs: tuple, names: list[str], threads: int):
-    """An ONNX Runtime CPU session of ``module`` exported (standard ops, TorchScript exporter) on ``inputs``."""
-    import onnxruntime as ort
-    import torch
+def _rows(op: str, shape: str, impls: dict[str, Callable[[], object] | str], repeats: int, baseline: str) -> list[Row]:
+    """Times ``impls`` (a str value: the reason it cannot run) and makes their rows, ratio = baseline ms / ms."""
+    runnable = {name: fn for name, fn in impls.items() if not isinstance(fn, str)}
+    timed = interleaved_ms(runnable, repeats)
+    rows = []
+    for name, fn in impls.items():
+        value = fn if isinstance(fn, str) else timed[name]
+        rows.append(Row(op, shape, name, value if isinstance(value, float) else None,
+                        note="" if isinstance(value, float) else value))
+    base = next((r.ms for r in rows if r.impl == baseline), None)
+    for row in rows:
+        if row.ms and base:
+            row.ratio = base / row.ms
+    return rows
 
-    buf = io.BytesIO()
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer warnings
-        torch.onnx.export(module, inputs, buf, input_names=names, output_names=["out"], opset_version=17,
-                          dynamo=False)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    return ort.InferenceSession(buf.getvalue(), options, providers=["CPUExecutionProvider"])
 
-
-def _measure(rows: list[Row], op: str, shape: str, impl: str, fn: Callable[[], object], repeats: int) -> None:
-    try:
-        rows.append(Row(op, shape, impl, median_ms(fn, repeats)))
-    except Exception as exc:  # one failing implementation must not hide the others' numbers
-        rows.append(Row(op, shape, impl, None, note=_first_line(exc)))
+def _unavailable(exc: BaseException) -> str:
+    return _first_line(exc)
 
 
 def bench_attention(threads: int, repeats: int, shapes=ATTENTION_SHAPES) -> list[Row]:
@@ -127,46 +164,52 @@ def bench_attention(threads: int, repeats: int, shapes=ATTENTION_SHAPES) -> list
     import torch.nn.functional as F
 
     from ..ops import reference
+    from . import ort_graphs
 
     rows: list[Row] = []
     for label, B, T, N, D, H in shapes:
         shape = f"{label} B={B} T={T} N={N} D={D} H={H}"
         gen = torch.Generator().manual_seed(0)
         qkv = torch.randn(B, T, N, 3 * D, generator=gen)
-        start = len(rows)
+        qkv_np = qkv.numpy()
+        impls: dict[str, Callable[[], object] | str] = {}
         try:
-            from ..ops import cpp
             from .. import _C
-            out_np = torch.empty(B, T, N, D).numpy()
-            qkv_np = qkv.numpy()
-            _measure(rows, "attention", shape, "edgefer cpp (torch op)", lambda: cpp.temporal_attention(qkv, H), repeats)
-            _measure(rows, "attention", shape, "edgefer _C (numpy, out=)",
-                     lambda: _C.temporal_attention(qkv_np, H, out=out_np), repeats)
+            from ..ops import cpp
+            out_np = np.empty((B, T, N, D), np.float32)
+            impls["edgefer cpp (torch op)"] = lambda: cpp.temporal_attention(qkv, H)
+            impls["edgefer _C (numpy, out=)"] = lambda: _C.temporal_attention(qkv_np, H, out=out_np)
         except ImportError as exc:
-            rows.append(Row("attention", shape, "edgefer cpp", None, note=_first_line(exc)))
+            impls["edgefer cpp"] = _unavailable(exc)
 
         def sdpa():
-            q, k, v = (x.permute(0, 2, 3, 1, 4) for x in qkv.unflatten(-1, (3, H, D // H)).unbind(-3))
-            return F.scaled_dot_product_attention(q, k, v).permute(0, 3, 1, 2, 4).reshape(B, T, N, D)
+            with torch.inference_mode():
+                q, k, v = (x.permute(0, 2, 3, 1, 4) for x in qkv.unflatten(-1, (3, H, D // H)).unbind(-3))
+                return F.scaled_dot_product_attention(q, k, v).permute(0, 3, 1, 2, 4).reshape(B, T, N, D)
 
-        with torch.inference_mode():
-            _measure(rows, "attention", shape, "torch SDPA (+ permute copies)", sdpa, repeats)
-            sdpa_ms = rows[-1].ms
-            _measure(rows, "attention", shape, "reference op (torch)", lambda: reference.temporal_attention(qkv, H),
-                     repeats)
-        try:
-            class Attention(torch.nn.Module):
-                def forward(self, x):
-                    return reference.temporal_attention(x, H)
+        def ref():
+            with torch.inference_mode():
+                return reference.temporal_attention(qkv, H)
 
-            sess = _ort_session(Attention(), (qkv,), ["qkv"], threads)
-            feed = {"qkv": qkv.numpy()}
-            _measure(rows, "attention", shape, "ONNX Runtime (standard ops)", lambda: sess.run(None, feed), repeats)
-        except Exception as exc:
-            rows.append(Row("attention", shape, "ONNX Runtime (standard ops)", None, note=_first_line(exc)))
-        for row in rows[start:]:
-            if row.ms and sdpa_ms:
-                row.ratio = sdpa_ms / row.ms
+        impls["torch SDPA (+ permute copies)"] = sdpa
+        impls["reference op (torch)"] = ref
+
+        class Attention(torch.nn.Module):
+            def forward(self, x):
+                return reference.temporal_attention(x, H)
+
+        feed = {"qkv": qkv_np}
+        for name, make in (("ONNX Runtime (standard ops)",
+                            lambda: ort_graphs.standard_session(Attention(), (qkv,), ["qkv"], threads)),
+                           ("ONNX Runtime (edgefer custom op)",
+                            lambda: ort_graphs.custom_op_session("TemporalAttention", ["qkv"], {}, threads,
+                                                                 num_heads=H))):
+            try:
+                sess = make()
+                impls[name] = lambda sess=sess: sess.run(None, feed)
+            except Exception as exc:
+                impls[name] = _unavailable(exc)
+        rows += _rows("attention", shape, impls, repeats, baseline="torch SDPA (+ permute copies)")
     return rows
 
 
@@ -175,6 +218,7 @@ def bench_embedding(threads: int, repeats: int, shapes=EMBEDDING_SHAPES, grid: i
     import torch
 
     from ..ops import reference
+    from . import ort_graphs
 
     rows: list[Row] = []
     for label, B, T, C, S, P, D in shapes:
@@ -186,35 +230,43 @@ def bench_embedding(threads: int, repeats: int, shapes=EMBEDDING_SHAPES, grid: i
             grid * grid, D, generator=gen)
         residual = torch.randn(B, T, grid * grid, D, generator=gen)
         args = (feat, weight, bias, pos_t, pos_s, residual, grid)
-        start = len(rows)
+        impls: dict[str, Callable[[], object] | str] = {}
         try:
             from ..ops import cpp
-            _measure(rows, "embedding", shape, "edgefer cpp (torch op)", lambda: cpp.multiscale_embedding(*args),
-                     repeats)
+            impls["edgefer cpp (torch op)"] = lambda: cpp.multiscale_embedding(*args)
         except ImportError as exc:
-            rows.append(Row("embedding", shape, "edgefer cpp", None, note=_first_line(exc)))
-        with torch.inference_mode():
-            _measure(rows, "embedding", shape, "reference op (pad+conv2d)", lambda: reference.multiscale_embedding(*args),
-                     repeats)
-        ref_ms = rows[-1].ms
-        try:
-            class Embedding(torch.nn.Module):
-                def __init__(self):
-                    super().__init__()
-                    for name, t in (("weight", weight), ("bias", bias), ("pos_t", pos_t), ("pos_s", pos_s)):
-                        self.register_buffer(name, t)
+            impls["edgefer cpp"] = _unavailable(exc)
 
-                def forward(self, x, res):
-                    return reference.multiscale_embedding(x, self.weight, self.bias, self.pos_t, self.pos_s, res, grid)
+        def ref():
+            with torch.inference_mode():
+                return reference.multiscale_embedding(*args)
 
-            sess = _ort_session(Embedding(), (feat, residual), ["feat", "residual"], threads)
-            feed = {"feat": feat.numpy(), "residual": residual.numpy()}
-            _measure(rows, "embedding", shape, "ONNX Runtime (standard ops)", lambda: sess.run(None, feed), repeats)
-        except Exception as exc:
-            rows.append(Row("embedding", shape, "ONNX Runtime (standard ops)", None, note=_first_line(exc)))
-        for row in rows[start:]:
-            if row.ms and ref_ms:
-                row.ratio = ref_ms / row.ms
+        impls["reference op (pad+conv2d)"] = ref
+
+        class Embedding(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                for name, t in (("weight", weight), ("bias", bias), ("pos_t", pos_t), ("pos_s", pos_s)):
+                    self.register_buffer(name, t)
+
+            def forward(self, x, res):
+                return reference.multiscale_embedding(x, self.weight, self.bias, self.pos_t, self.pos_s, res, grid)
+
+        feed = {"feat": feat.numpy(), "residual": residual.numpy()}
+        constants = {"weight": weight.numpy(), "bias": bias.numpy(), "pos_t": pos_t.numpy(), "pos_s": pos_s.numpy()}
+        for name, make in (("ONNX Runtime (standard ops)",
+                            lambda: ort_graphs.standard_session(Embedding(), (feat, residual), ["feat", "residual"],
+                                                                threads)),
+                           ("ONNX Runtime (edgefer custom op)",
+                            lambda: ort_graphs.custom_op_session(
+                                "MultiScaleEmbedding", ["feat", "weight", "bias", "pos_t", "pos_s", "residual"],
+                                constants, threads, grid=grid))):
+            try:
+                sess = make()
+                impls[name] = lambda sess=sess: sess.run(None, feed)
+            except Exception as exc:
+                impls[name] = _unavailable(exc)
+        rows += _rows("embedding", shape, impls, repeats, baseline="reference op (pad+conv2d)")
     return rows
 
 

@@ -22,7 +22,7 @@ from typing import Sequence, TextIO
 
 from ..errors import BackendUnavailableError
 
-#: Pause before each timed call, so that the other session's (and the custom ops') spinning worker threads have
+#: Pause before each timed call, so that the other session's spinning worker threads have
 #: gone idle: each call then sees the machine as a lone model would.
 _SETTLE_S = 0.05
 
@@ -38,6 +38,11 @@ class Result:
     standard_best_ms: float = float("nan")
     custom_best_ms: float = float("nan")
     repeats: int = 0
+    #: median over the repeats of (standard call / the custom call right after it): each ratio compares two
+    #: calls made a fraction of a second apart, so load that drifts over the run cancels out of it
+    paired_speedup: float = float("nan")
+    #: in how many of the pairs the custom call was the faster
+    custom_wins: int = 0
 
     @property
     def speedup(self) -> float:
@@ -60,8 +65,8 @@ def run(batches: Sequence[int] = (1, 8), threads: int | None = None, repeats: in
 
     Args:
         batches: batch sizes B (clips per ``session.run``); ``batch`` is accepted as an alias.
-        threads: ONNX Runtime intra-op threads, and the custom kernels' threads (default: the CPUs this
-            process may use).
+        threads: ONNX Runtime intra-op threads, which the custom ops run on too (default: the CPUs this process
+            may use).
         repeats: timed calls per graph and batch size (default: 20 for B <= 2, else 8).
         out: where the table goes (default: stdout).
         seed: seed of the model weights and the clips.
@@ -89,16 +94,11 @@ def run(batches: Sequence[int] = (1, 8), threads: int | None = None, repeats: in
     from .kernels import machine
 
     threads = threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-    previous_threads = ortops.get_num_threads()
-    ortops.set_num_threads(threads)  # the custom ops' own pool gets the same thread count as ONNX Runtime
-    try:
-        with tempfile.TemporaryDirectory(prefix="edgefer-bench-") as tmp:
-            standard_path, custom_path = _export_both(Path(tmp), seed, torch)
-            sessions = {name: _session(ort, ortops, path, threads, custom=name == "custom")
-                        for name, path in (("standard", standard_path), ("custom", custom_path))}
-            results = [_time_batch(np, sessions, b, repeats or (20 if b <= 2 else 8), seed) for b in batches]
-    finally:
-        ortops.set_num_threads(previous_threads)
+    with tempfile.TemporaryDirectory(prefix="edgefer-bench-") as tmp:
+        standard_path, custom_path = _export_both(Path(tmp), seed, torch)
+        sessions = {name: _session(ort, ortops, path, threads, custom=name == "custom")
+                    for name, path in (("standard", standard_path), ("custom", custom_path))}
+        results = [_time_batch(np, sessions, b, repeats or (20 if b <= 2 else 8), seed) for b in batches]
     _print(out, machine(), threads, results)
     return results
 
@@ -158,8 +158,10 @@ def _time_batch(np, sessions: dict, batch: int, repeats: int, seed: int) -> Resu
             s.run(None, feeds[name])
             times[name].append(time.perf_counter() - t0)
     diff = float(np.max(np.abs(outputs["standard"] - outputs["custom"])))
+    ratios = [s / c for s, c in zip(times["standard"], times["custom"])]
     return Result(batch, statistics.median(times["standard"]) * 1e3, statistics.median(times["custom"]) * 1e3, diff,
-                  min(times["standard"]) * 1e3, min(times["custom"]) * 1e3, repeats)
+                  min(times["standard"]) * 1e3, min(times["custom"]) * 1e3, repeats,
+                  paired_speedup=statistics.median(ratios), custom_wins=sum(r > 1 for r in ratios))
 
 
 def _print(out: TextIO, info: dict, threads: int, results: list[Result]) -> None:
@@ -168,13 +170,16 @@ def _print(out: TextIO, info: dict, threads: int, results: list[Result]) -> None
     out.write(f"machine: {info.get('cpu')}, {info.get('cores')} CPUs available, {threads} threads, "
               f"edgefer ISA {info.get('isa')}, torch {info.get('torch')}\n")
     header = f"{'B':>3} | {'standard ms':>11} | {'custom ms':>9} | {'standard clips/s':>16} | {'custom clips/s':>14} | " \
-             f"{'speedup':>7} | {'best std/custom ms':>18} | {'best speedup':>12} | {'max |diff|':>10}"
+             f"{'speedup':>7} | {'paired':>7} | {'custom faster':>13} | {'best std/custom ms':>18} | " \
+             f"{'best speedup':>12} | {'max |diff|':>10}"
     out.write(header + "\n" + "-" * len(header) + "\n")
     for r in results:
         out.write(f"{r.batch:>3} | {r.standard_ms:>11.1f} | {r.custom_ms:>9.1f} | "
                   f"{r.clips_per_s(r.standard_ms):>16.2f} | {r.clips_per_s(r.custom_ms):>14.2f} | "
-                  f"{r.speedup:>6.3f}x | {r.standard_best_ms:>8.1f} / {r.custom_best_ms:<7.1f} | "
+                  f"{r.speedup:>6.3f}x | {r.paired_speedup:>6.3f}x | {f'{r.custom_wins}/{r.repeats}':>13} | "
+                  f"{r.standard_best_ms:>8.1f} / {r.custom_best_ms:<7.1f} | "
                   f"{r.best_speedup:>11.3f}x | {r.max_abs_diff:>10.2e}\n")
     out.write(f"speedup = standard ms / custom ms, medians of {'/'.join(str(r.repeats) for r in results)} "
-              "alternating session.run calls per graph; best = fastest call\n")
+              "alternating session.run calls per graph; paired = median of standard/custom over back-to-back call "
+              "pairs; custom faster = pairs the custom graph won; best = fastest call\n")
     out.flush()

@@ -36,6 +36,8 @@ def register(subparsers) -> None:
                        help="batch sizes (clips per call; default: 1 8)")
     model.add_argument("--threads", type=_positive_int, default=None,
                        help="ONNX Runtime intra-op threads (default: the CPUs this process may use)")
+    model.add_argument("--repeats", type=_positive_int, default=None,
+                       help="timed calls per graph and batch size (default: 20 for B <= 2, else 8)")
     model.set_defaults(func=_model)
 
     runtime = actions.add_parser("runtime", help="one clip's latency: ONNX Runtime (CPU) vs PyTorch eager",
@@ -78,5 +80,5 @@ def _runtime(args: argparse.Namespace) -> int:
 
 
 def _model(args: argparse.Namespace) -> int:
-    _bench_module("model").run(batch=args.batch, threads=args.threads)
+    _bench_module("model").run(batch=args.batch, threads=args.threads, repeats=args.repeats)
     return 0

@@ -6,6 +6,11 @@ Registered with :func:`torch.library.custom_op`, so they run eagerly, trace unde
 export turns into ``edgefer``-domain nodes (:mod:`export.custom_ops`). The forward runs the C++ kernels on the
 CPU (float32) and, when ``edgefer._C`` was built with CUDA, the CUDA kernels on the GPU (float32/float16).
 
+Eager inference skips torch.library's dispatch (about 0.1-0.2 ms a call, as much as the attention kernel itself
+at B = 1): when no input needs a gradient and nothing traces (``torch.jit`` tracing, ``torch.onnx`` export,
+``torch.compile``/``torch.export`` fake tensors), the public functions call the kernels directly; otherwise they
+go through the registered op, which is what autograd, the exporters and the compilers see.
+
 Autograd: the backward is the reference's (:mod:`edgefer.ops.reference`): it recomputes the reference forward
 on the saved inputs and differentiates it. So training through ``kernels="cpp"`` is exact but not faster than
 the reference; the compiled kernels are for inference. Second derivatives are not supported.
@@ -51,10 +56,20 @@ def _stream(t: torch.Tensor) -> int | None:
     return torch.cuda.current_stream(t.device).cuda_stream if t.device.type == "cuda" else None
 
 
+def _direct(*tensors: torch.Tensor | None) -> bool:
+    """Whether a call may skip the registered op: plain eager tensors, no gradient wanted, nothing tracing."""
+    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling():
+        return False
+    grad = torch.is_grad_enabled()
+    for t in tensors:
+        if t is not None and (type(t) is not torch.Tensor or (grad and t.requires_grad)):
+            return False  # a subclass (FakeTensor under torch.export, ...) or an autograd leaf/graph node
+    return True
+
+
 # ---- temporal attention -----------------------------------------------------------------------------------------
 
-@torch.library.custom_op("edgefer::temporal_attention", mutates_args=())
-def _temporal_attention_op(qkv: torch.Tensor, num_heads: int, scale: float | None = None) -> torch.Tensor:
+def _attention_forward(qkv: torch.Tensor, num_heads: int, scale: float | None) -> torch.Tensor:
     B, T, N, D, _ = reference._check_qkv(qkv, num_heads)
     qkv = qkv.detach()
     if qkv.stride(-1) != 1:
@@ -63,6 +78,11 @@ def _temporal_attention_op(qkv: torch.Tensor, num_heads: int, scale: float | Non
     with _device_guard(qkv):
         _C.temporal_attention(qkv, num_heads, scale, out=out, stream=_stream(qkv))
     return out
+
+
+@torch.library.custom_op("edgefer::temporal_attention", mutates_args=())
+def _temporal_attention_op(qkv: torch.Tensor, num_heads: int, scale: float | None = None) -> torch.Tensor:
+    return _attention_forward(qkv, num_heads, scale)
 
 
 @_temporal_attention_op.register_fake
@@ -106,14 +126,15 @@ def temporal_attention(qkv: torch.Tensor, num_heads: int, scale: float | None = 
             axis, or it lives on a device these kernels were not built for.
         TypeError: qkv's dtype is not supported on its device.
     """
+    if _direct(qkv):
+        return _attention_forward(qkv, num_heads, scale)
     return _temporal_attention_op(qkv, num_heads, scale)
 
 
 # ---- multi-scale embedding -------------------------------------------------------------------------------------
 
-@torch.library.custom_op("edgefer::multiscale_embedding", mutates_args=())
-def _multiscale_embedding_op(feat: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, pos_t: torch.Tensor,
-                             pos_s: torch.Tensor, residual: torch.Tensor | None = None, grid: int = 4) -> torch.Tensor:
+def _embedding_forward(feat: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, pos_t: torch.Tensor,
+                       pos_s: torch.Tensor, residual: torch.Tensor | None, grid: int) -> torch.Tensor:
     BT, _, _, _ = reference._check_embedding(feat, weight, bias, pos_t, pos_s, residual, grid)
     T, D = pos_t.shape
     out = feat.new_empty((BT // T, T, grid * grid, D))
@@ -123,6 +144,12 @@ def _multiscale_embedding_op(feat: torch.Tensor, weight: torch.Tensor, bias: tor
         _C.multiscale_embedding(feat.detach(), weight, bias, pos_t, pos_s, residual, grid, out=out,
                                 stream=_stream(feat))
     return out
+
+
+@torch.library.custom_op("edgefer::multiscale_embedding", mutates_args=())
+def _multiscale_embedding_op(feat: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, pos_t: torch.Tensor,
+                             pos_s: torch.Tensor, residual: torch.Tensor | None = None, grid: int = 4) -> torch.Tensor:
+    return _embedding_forward(feat, weight, bias, pos_t, pos_s, residual, grid)
 
 
 @_multiscale_embedding_op.register_fake
@@ -172,4 +199,6 @@ def multiscale_embedding(feat: torch.Tensor, weight: torch.Tensor, bias: torch.T
         ValueError: shape mismatches (as the reference), zero-size axes, or an unsupported device.
         TypeError: dtypes differ or are not supported on the device.
     """
+    if _direct(feat, weight, bias, pos_t, pos_s, residual):
+        return _embedding_forward(feat, weight, bias, pos_t, pos_s, residual, grid)
     return _multiscale_embedding_op(feat, weight, bias, pos_t, pos_s, residual, grid)

@@ -8,19 +8,57 @@
 
 namespace edgefer {
 
+// Where a CPU kernel runs its parallel tasks. nullptr (the default everywhere): edgefer's own thread pool (see
+// set_num_threads). A host framework with its own pool passes one of these instead, so that its threads and
+// edgefer's never compete for the same cores (the ONNX Runtime custom ops run on the session's intra-op pool).
+struct ParallelFor {
+  // Runs task(task_arg, i) once for every i in [0, n), on any threads in any order, and returns when all have
+  // run. task never throws.
+  void (*run)(void* self, int64_t n, void (*task)(void* task_arg, int64_t i), void* task_arg);
+  void* self;
+  // About how many threads run executes tasks on (>= 1); used only to size the split of the work.
+  int threads;
+};
+
 // Fused temporal attention (CPU, fp32).
 // qkv: logical (B, T, N, 3*D) with strides (sB, sT, sN, 1); channel c = part*D + h*Dh + i, part 0/1/2 = q/k/v.
 // out: (B, T, N, D) contiguous. out[b,t,n,h,:] = sum_s softmax_s(scale * q[b,t,n,h,:].k[b,s,n,h,:]) v[b,s,n,h,:].
 void temporal_attention_cpu(const float* qkv, int64_t B, int64_t T, int64_t N, int64_t H, int64_t Dh,
-                            int64_t sB, int64_t sT, int64_t sN, float scale, float* out);
+                            int64_t sB, int64_t sT, int64_t sN, float scale, float* out,
+                            const ParallelFor* parallel = nullptr);
+
+// The projection weight of one multi-scale embedding, packed once into the GEMM panel layout of the instruction
+// set active when it was made (cpu_isa()), so that calls need not repack it: for a graph whose weights are
+// constants (an ONNX Runtime session) the packing is paid once, at load. Holds its own copy; the source may go.
+class EmbeddingWeightPack {
+ public:
+  // weight: (D, C, P, P) contiguous float32.
+  EmbeddingWeightPack(const float* weight, int64_t D, int64_t C, int64_t P, const ParallelFor* parallel = nullptr);
+  ~EmbeddingWeightPack();
+  EmbeddingWeightPack(const EmbeddingWeightPack&) = delete;
+  EmbeddingWeightPack& operator=(const EmbeddingWeightPack&) = delete;
+
+  // Whether a call with these sizes, under the instruction set active now, can use this packing.
+  bool usable_for(int64_t D, int64_t C, int64_t P) const;
+  // Bytes held.
+  int64_t bytes() const;
+
+  struct Impl;  // defined in csrc/cpu/dispatch.cpp
+  const Impl* impl() const { return impl_; }
+
+ private:
+  Impl* impl_;
+};
 
 // Multi-scale embedding (CPU, fp32): pad + patchify + project + bias + pos_t + pos_s + residual.
 // feat: (B*T, C, Hin, Win) contiguous NCHW. weight: (D, C, P, P) contiguous. bias: (D). pos_t: (T, D).
 // pos_s: (G*G, D). residual: (B, T, G*G, D) contiguous or nullptr. out: (B, T, G*G, D) contiguous.
 // Pixels at y >= Hin or x >= Win (the right/bottom zero padding up to G*P) contribute zero.
+// packed: weight already packed (used when usable_for these sizes, else weight is packed for this call), or nullptr.
 void multiscale_embedding_cpu(const float* feat, const float* weight, const float* bias, const float* pos_t,
                               const float* pos_s, const float* residual, int64_t B, int64_t T, int64_t C,
-                              int64_t Hin, int64_t Win, int64_t D, int64_t P, int64_t G, float* out);
+                              int64_t Hin, int64_t Win, int64_t D, int64_t P, int64_t G, float* out,
+                              const EmbeddingWeightPack* packed = nullptr, const ParallelFor* parallel = nullptr);
 
 // Multi-scale embedding with strided feat and residual (everything else as multiscale_embedding_cpu, which is
 // this function with NCHW-contiguous strides). feat_strides: the 4 strides of feat (B*T, C, Hin, Win) in
@@ -30,7 +68,8 @@ void multiscale_embedding_cpu_strided(const float* feat, const int64_t feat_stri
                                       const float* bias, const float* pos_t, const float* pos_s,
                                       const float* residual, const int64_t res_strides[4], int64_t B, int64_t T,
                                       int64_t C, int64_t Hin, int64_t Win, int64_t D, int64_t P, int64_t G,
-                                      float* out);
+                                      float* out, const EmbeddingWeightPack* packed = nullptr,
+                                      const ParallelFor* parallel = nullptr);
 
 // --- CPU runtime controls (csrc/cpu/) -------------------------------------------------------------------------
 // The CPU kernels run on edgefer's own thread pool (not torch's OpenMP pool, not ONNX Runtime's), so that each
