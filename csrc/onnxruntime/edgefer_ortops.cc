@@ -136,6 +136,11 @@ void run_on_session_pool(void* context, int64_t n, void (*task)(void*, int64_t),
   }
 }
 
+// For work outside a kernel call (packing a weight when the session creates the kernel): the calling thread.
+void run_serially(void*, int64_t n, void (*task)(void*, int64_t), void* arg) {
+  for (int64_t i = 0; i < n; ++i) task(arg, i);
+}
+
 edgefer::ParallelFor session_pool(OrtKernelContext* context) {
   static const int threads = cpus_available();
   return edgefer::ParallelFor{&run_on_session_pool, context, threads};
@@ -342,8 +347,9 @@ void pack_constant_weight(const OrtApi& api, const OrtKernelInfo* info, Embeddin
       shape[2] != shape[3] || numel(shape) <= 0)
     return;
   const void* data = weight.GetTensorRawData();
+  const edgefer::ParallelFor serial{&run_serially, nullptr, 1};  // no edgefer pool in this library at all
   kernel.packed = std::make_unique<edgefer::EmbeddingWeightPack>(static_cast<const float*>(data), shape[0],
-                                                                 shape[1], shape[2]);
+                                                                 shape[1], shape[2], &serial);
   kernel.packed_from = data;
 }
 

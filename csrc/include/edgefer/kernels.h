@@ -72,10 +72,11 @@ void multiscale_embedding_cpu_strided(const float* feat, const int64_t feat_stri
                                       const ParallelFor* parallel = nullptr);
 
 // --- CPU runtime controls (csrc/cpu/) -------------------------------------------------------------------------
-// The CPU kernels run on edgefer's own thread pool (not torch's OpenMP pool, not ONNX Runtime's), so that each
-// framework's threads can be sized separately. Default size: the EDGEFER_NUM_THREADS environment variable, else
-// the number of CPUs this process may run on. A call made while another call is using the pool (from another
-// thread, or nested) runs single-threaded in its caller instead of waiting.
+// A call given no ParallelFor runs on edgefer's own thread pool (edgefer._C does: torch's OpenMP pool is not
+// reachable from here; the ONNX Runtime custom ops pass the session's pool instead). Default size: the
+// EDGEFER_NUM_THREADS environment variable, else the number of CPUs this process may run on. A call made while
+// another call is using the pool (from another thread, or nested) runs single-threaded in its caller instead of
+// waiting. The pool's threads start on its first use.
 
 // Sets the number of threads the CPU kernels use (the calling thread counts as one); n < 1 means the default.
 // Returns the number now in use.
