@@ -154,8 +154,14 @@ def _rows(op: str, shape: str, impls: dict[str, Callable[[], object] | str], rep
     return rows
 
 
-def _unavailable(exc: BaseException) -> str:
-    return _first_line(exc)
+def _add_ort_rows(impls: dict, makers: dict[str, Callable[[], object]], feed: dict) -> None:
+    """For each name -> session factory: a call running that session on ``feed``, or why it cannot be made."""
+    for name, make in makers.items():
+        try:
+            session = make()
+            impls[name] = lambda session=session: session.run(None, feed)
+        except Exception as exc:  # a missing custom-op library, an export failure: the row says so
+            impls[name] = _first_line(exc)
 
 
 def bench_attention(threads: int, repeats: int, shapes=ATTENTION_SHAPES) -> list[Row]:
@@ -180,7 +186,7 @@ def bench_attention(threads: int, repeats: int, shapes=ATTENTION_SHAPES) -> list
             impls["edgefer cpp (torch op)"] = lambda: cpp.temporal_attention(qkv, H)
             impls["edgefer _C (numpy, out=)"] = lambda: _C.temporal_attention(qkv_np, H, out=out_np)
         except ImportError as exc:
-            impls["edgefer cpp"] = _unavailable(exc)
+            impls["edgefer cpp"] = _first_line(exc)
 
         def sdpa():
             with torch.inference_mode():
@@ -198,17 +204,10 @@ def bench_attention(threads: int, repeats: int, shapes=ATTENTION_SHAPES) -> list
             def forward(self, x):
                 return reference.temporal_attention(x, H)
 
-        feed = {"qkv": qkv_np}
-        for name, make in (("ONNX Runtime (standard ops)",
-                            lambda: ort_graphs.standard_session(Attention(), (qkv,), ["qkv"], threads)),
-                           ("ONNX Runtime (edgefer custom op)",
-                            lambda: ort_graphs.custom_op_session("TemporalAttention", ["qkv"], {}, threads,
-                                                                 num_heads=H))):
-            try:
-                sess = make()
-                impls[name] = lambda sess=sess: sess.run(None, feed)
-            except Exception as exc:
-                impls[name] = _unavailable(exc)
+        _add_ort_rows(impls, {
+            "ONNX Runtime (standard ops)": lambda: ort_graphs.standard_session(Attention(), (qkv,), ["qkv"], threads),
+            "ONNX Runtime (edgefer custom op)": lambda: ort_graphs.custom_op_session(
+                "TemporalAttention", ["qkv"], {}, threads, num_heads=H)}, {"qkv": qkv_np})
         rows += _rows("attention", shape, impls, repeats, baseline="torch SDPA (+ permute copies)")
     return rows
 
@@ -235,7 +234,7 @@ def bench_embedding(threads: int, repeats: int, shapes=EMBEDDING_SHAPES, grid: i
             from ..ops import cpp
             impls["edgefer cpp (torch op)"] = lambda: cpp.multiscale_embedding(*args)
         except ImportError as exc:
-            impls["edgefer cpp"] = _unavailable(exc)
+            impls["edgefer cpp"] = _first_line(exc)
 
         def ref():
             with torch.inference_mode():
@@ -252,20 +251,13 @@ def bench_embedding(threads: int, repeats: int, shapes=EMBEDDING_SHAPES, grid: i
             def forward(self, x, res):
                 return reference.multiscale_embedding(x, self.weight, self.bias, self.pos_t, self.pos_s, res, grid)
 
-        feed = {"feat": feat.numpy(), "residual": residual.numpy()}
         constants = {"weight": weight.numpy(), "bias": bias.numpy(), "pos_t": pos_t.numpy(), "pos_s": pos_s.numpy()}
-        for name, make in (("ONNX Runtime (standard ops)",
-                            lambda: ort_graphs.standard_session(Embedding(), (feat, residual), ["feat", "residual"],
-                                                                threads)),
-                           ("ONNX Runtime (edgefer custom op)",
-                            lambda: ort_graphs.custom_op_session(
-                                "MultiScaleEmbedding", ["feat", "weight", "bias", "pos_t", "pos_s", "residual"],
-                                constants, threads, grid=grid))):
-            try:
-                sess = make()
-                impls[name] = lambda sess=sess: sess.run(None, feed)
-            except Exception as exc:
-                impls[name] = _unavailable(exc)
+        _add_ort_rows(impls, {
+            "ONNX Runtime (standard ops)": lambda: ort_graphs.standard_session(
+                Embedding(), (feat, residual), ["feat", "residual"], threads),
+            "ONNX Runtime (edgefer custom op)": lambda: ort_graphs.custom_op_session(
+                "MultiScaleEmbedding", ["feat", "weight", "bias", "pos_t", "pos_s", "residual"], constants, threads,
+                grid=grid)}, {"feat": feat.numpy(), "residual": residual.numpy()})
         rows += _rows("embedding", shape, impls, repeats, baseline="reference op (pad+conv2d)")
     return rows
 
