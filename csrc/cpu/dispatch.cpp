@@ -181,8 +181,6 @@ bool EmbeddingWeightPack::usable_for(int64_t D, int64_t C, int64_t P) const {
   return impl_->isa == &cpu::active_kernels() && impl_->D == D && impl_->K == C * P * P;
 }
 
-int64_t EmbeddingWeightPack::bytes() const { return cpu::packed_floats(*impl_->isa, impl_->D, impl_->K) * 4; }
-
 // ---- multi-scale embedding --------------------------------------------------------------------------------------
 
 void multiscale_embedding_cpu_strided(const float* feat, const int64_t feat_strides[4], const float* weight,

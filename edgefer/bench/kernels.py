@@ -89,11 +89,6 @@ def machine() -> dict:
             "onnxruntime": ort}
 
 
-def median_ms(fn: Callable[[], object], repeats: int, warmup: int = 3) -> float:
-    """Median wall-clock time of ``fn()`` in milliseconds over ``repeats`` calls, after ``warmup`` calls."""
-    return interleaved_ms({"fn": fn}, repeats, warmup, rounds=1, warmup_s=0.0)["fn"]
-
-
 def interleaved_ms(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 2,
                    rounds: int = ROUNDS, warmup_s: float = WARMUP_S) -> dict[str, float | str]:
     """Median wall-clock ms of each implementation over ``repeats`` calls, timed in interleaved blocks.

@@ -34,6 +34,10 @@ def standard_session(module, inputs: tuple, names: list[str], threads: int):
     Args:
         module: a torch.nn.Module; ``inputs``: its example tensors; ``names``: the graph's input names.
         threads: intra-op threads.
+
+    Raises:
+        whatever ``torch.onnx.export`` or ``onnxruntime.InferenceSession`` raises for a module they cannot
+        export or load (the benchmark reports it in the row's note).
     """
     import onnxruntime as ort
     import torch

@@ -40,8 +40,6 @@ class EmbeddingWeightPack {
 
   // Whether a call with these sizes, under the instruction set active now, can use this packing.
   bool usable_for(int64_t D, int64_t C, int64_t P) const;
-  // Bytes held.
-  int64_t bytes() const;
 
   struct Impl;  // defined in csrc/cpu/dispatch.cpp
   const Impl* impl() const { return impl_; }
