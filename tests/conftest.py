@@ -43,7 +43,7 @@ def msstnet_export(tmp_path_factory):
 
     from edgefer.models import build_model
     from edgefer.models.checkpoint import artefact_metadata, weights_sha256
-    from export.onnx_export import export_onnx
+    from edgefer.export.onnx_export import export_onnx
 
     torch.manual_seed(0)
     model = build_model("msstnet", kernels="reference").eval()

@@ -9,7 +9,7 @@ import edgefer
 from edgefer.errors import ClipError, ExportError, MetadataError, ModelFileError
 from edgefer.models import build_model
 from edgefer.models.checkpoint import artefact_metadata, weights_sha256
-from export.onnx_export import export_onnx
+from edgefer.export.onnx_export import export_onnx
 
 
 def test_onnx_matches_pytorch_on_a_real_clip(msstnet_export, sample_video):

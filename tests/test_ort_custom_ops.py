@@ -338,7 +338,7 @@ class _TwoOps(torch.nn.Module):
 @pytest.mark.parametrize("exporter", ["torchscript", "dynamo"])
 def test_export_emits_custom_nodes(exporter, tmp_path):
     _cpp_ops()
-    from export.custom_ops import CUSTOM_OPSET, export_kwargs
+    from edgefer.export.custom_ops import CUSTOM_OPSET, export_kwargs
 
     model = _TwoOps().eval()
     feat = torch.randn(8, 8, 11, 10)
@@ -361,7 +361,7 @@ def test_export_emits_custom_nodes(exporter, tmp_path):
 
 
 def test_export_kwargs_rejects_unknown_exporter():
-    from export.custom_ops import export_kwargs
+    from edgefer.export.custom_ops import export_kwargs
 
     with pytest.raises(ValueError, match="unknown exporter"):
         export_kwargs("tflite")
@@ -376,7 +376,7 @@ def test_msstnet_custom_ops_match_standard_ops(tmp_path):
     from edgefer.metadata import ModelMetadata
     from edgefer.models import build_model
     from edgefer.models.checkpoint import artefact_metadata
-    from export.onnx_export import export_onnx
+    from edgefer.export.onnx_export import export_onnx
 
     torch.manual_seed(0)
     model = build_model("msstnet", kernels="reference").eval()

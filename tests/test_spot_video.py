@@ -23,7 +23,7 @@ def fesnet_onnx(tmp_path_factory) -> Path:
 
     from edgefer.models import build_model
     from edgefer.models.checkpoint import artefact_metadata, weights_sha256
-    from export.onnx_export import export_onnx
+    from edgefer.export.onnx_export import export_onnx
 
     torch.manual_seed(0)
     model = build_model("fesnet").eval()

@@ -18,7 +18,7 @@ from edgefer.errors import ClipError
 from edgefer.models import build_model
 from edgefer.models.checkpoint import artefact_metadata, weights_sha256
 from edgefer.preprocess import prepare_clip
-from export.onnx_export import export_onnx
+from edgefer.export.onnx_export import export_onnx
 
 ATOL = 1e-4
 

@@ -39,10 +39,21 @@ def loss_curve(kernels: str, device: torch.device) -> list[float]:
     return losses
 
 
-def test_training_loss_curve_matches_reference(device, monkeypatch):
+@pytest.fixture
+def no_tf32():
+    """TF32 off for the test, torch's flags restored after it (saved and set back, never monkeypatched: they are
+    properties of torch's backend modules, which monkeypatch cannot delete on teardown)."""
+    saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def test_training_loss_curve_matches_reference(device, monkeypatch, no_tf32):
     # the backbone is the same in both runs, but the reference embedding is a cuDNN conv: no TF32 there
-    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
-    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
     calls = {"temporal_attention": 0, "multiscale_embedding": 0}
     for name in calls:  # count the triton ops' calls, so the run provably went through them
         real = getattr(tk, name)

@@ -19,9 +19,9 @@ import pytest
 from edgefer.errors import FetchError, ModelFileError
 from edgefer.labels import DFER_LABELS
 from edgefer.metadata import ModelMetadata
-from export.keras_hdf5 import file_sha256, read_keras_hdf5
-from export.keras_minixception import FER_LABELS, convert_minixception
-from export.keras_to_onnx import keras_to_onnx_graph, make_model
+from edgefer.export.keras_hdf5 import file_sha256, read_keras_hdf5
+from edgefer.export.keras_minixception import FER_LABELS, convert_minixception
+from edgefer.export.keras_to_onnx import keras_to_onnx_graph, make_model
 from keras_reference import KerasReference
 
 TOL = 1e-5

@@ -118,7 +118,7 @@ def _imports():
 
 
 def _export_both(tmp: Path, seed: int, torch) -> tuple[Path, Path]:
-    from export.onnx_export import export_onnx
+    from edgefer.export.onnx_export import export_onnx
 
     from ..models import build_model
     from ..models.checkpoint import artefact_metadata

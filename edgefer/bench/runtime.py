@@ -55,7 +55,7 @@ def run(model: str = "msstnet", batches: tuple[int, ...] = (1,), repeats: int = 
     from edgefer.models import build_model
     from edgefer.models.checkpoint import artefact_metadata, weights_sha256
     from edgefer.runtime.onnx_backend import OnnxModel
-    from export.onnx_export import export_onnx
+    from edgefer.export.onnx_export import export_onnx
 
     if threads:
         torch.set_num_threads(threads)

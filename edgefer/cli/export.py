@@ -42,7 +42,7 @@ def _overrides(pairs: list[str]) -> dict:
 def run(args) -> int:
     import torch
 
-    from export.onnx_export import export_onnx
+    from edgefer.export.onnx_export import export_onnx
 
     from ..models import build_model
     from ..models.checkpoint import artefact_metadata, load_checkpoint, weights_sha256
