@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("edgefer._C", reason="edgefer._C is not built (pip install . or build with CMake)")
+from build_support import compiled_module
+
+compiled_module()
 from edgefer.bench import kernels as kb  # noqa: E402
 from edgefer.cli import build_parser  # noqa: E402
 

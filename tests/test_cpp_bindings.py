@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-_C = pytest.importorskip("edgefer._C", reason="edgefer._C is not built (pip install . or build with CMake)")
+from build_support import compiled_module
+
+_C = compiled_module()
 from edgefer import ops  # noqa: E402
 from edgefer.ops import cpp, reference  # noqa: E402
 

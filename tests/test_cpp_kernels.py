@@ -12,7 +12,9 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-_C = pytest.importorskip("edgefer._C", reason="edgefer._C is not built (pip install . or build with CMake)")
+from build_support import compiled_module
+
+_C = compiled_module()
 from edgefer.ops import cpp, reference  # noqa: E402
 
 ISAS = _C.cpu_features()["supported"]

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from build_support import cpp_ops
+
 REPO = Path(__file__).resolve().parents[1]
 CUDA_DIR = REPO / "csrc" / "cuda"
 INCLUDE = REPO / "csrc" / "include"
@@ -66,10 +68,7 @@ def _cuda_ops():
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("no CUDA GPU visible to torch: CUDA numeric tests need one")
-    try:
-        from edgefer.ops import cpp
-    except ImportError as exc:
-        pytest.skip(f"edgefer._C not built: {exc}")
+    cpp = cpp_ops()
     if not cpp.is_available("cuda"):
         pytest.skip("edgefer._C was built without CUDA")
     return torch, cpp

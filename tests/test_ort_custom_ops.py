@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from build_support import cpp_ops, ortops_library
+
 ort = pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
 torch = pytest.importorskip("torch")
@@ -33,10 +35,7 @@ IR_VERSION = 8  # what onnxruntime >= 1.14 reads
 
 
 def _library() -> str:
-    try:
-        return ortops.library_path()
-    except BackendUnavailableError as exc:
-        pytest.skip(f"custom-op library not built: {exc}")
+    return ortops_library()
 
 
 def _custom_session(model: onnx.ModelProto) -> ort.InferenceSession:
@@ -313,10 +312,7 @@ def test_ortops_imports_without_torch():
 # ---- export through export/custom_ops.py -----------------------------------------------------------------------
 
 def _cpp_ops():
-    try:
-        import edgefer.ops.cpp  # noqa: F401
-    except ImportError as exc:
-        pytest.skip(f"edgefer._C not built: {exc}")
+    cpp_ops()
 
 
 class _TwoOps(torch.nn.Module):
