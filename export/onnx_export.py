@@ -21,6 +21,7 @@ import torch
 
 from edgefer.errors import ExportError
 from edgefer.metadata import ModelMetadata
+from edgefer.outputs import check_output_path
 
 DEFAULT_OPSET = 17
 EXPORTERS = ("torchscript", "dynamo")
@@ -50,7 +51,8 @@ def export_onnx(model: torch.nn.Module, out: str | Path, metadata: ModelMetadata
 
     Args:
         model: an edgefer model taking (B, T, C, H, W) float32 clips (``metadata.input_layout == "BTCHW"``).
-        out: destination ``.onnx`` path.
+        out: destination ``.onnx`` path; its folder must exist. It is replaced in one ``os.replace`` once every
+            check passed, so a reader never sees a partial file.
         metadata: embedded in ``metadata_props`` (see :func:`edgefer.models.checkpoint.artefact_metadata`).
         opset: ONNX opset of the default domain.
         custom_ops: emit edgefer's kernels as ``edgefer``-domain custom nodes (needs the compiled ops and the
@@ -66,6 +68,8 @@ def export_onnx(model: torch.nn.Module, out: str | Path, metadata: ModelMetadata
 
     Raises:
         ExportError: tracing, the ONNX checker or the parity check failed (the message gives the difference).
+        OutputPathError: ``out`` cannot be written (a directory, a missing or read-only folder); raised before
+            the export starts.
         ValueError: unknown exporter, or a model layout this exporter does not handle.
     """
     import onnx
@@ -74,8 +78,7 @@ def export_onnx(model: torch.nn.Module, out: str | Path, metadata: ModelMetadata
         raise ValueError(f"unknown exporter {exporter!r}; choose one of {EXPORTERS}")
     if metadata.input_layout != "BTCHW":
         raise ValueError(f"export_onnx exports clip models (BTCHW); this one is {metadata.input_layout}")
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = check_output_path(out, "ONNX output")
     model = model.eval()
     previous_kernels = model.kernels
     model.kernels = "cpp" if custom_ops else "reference"

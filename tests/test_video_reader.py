@@ -1,13 +1,17 @@
-"""VideoReader and count_frames: real frames, real counts, and clear VideoErrors for bad files."""
+"""VideoReader and count_frames: real frames, real counts, clear VideoErrors for bad files, and a warning for a
+file cut short."""
 
 from __future__ import annotations
+
+import itertools
+import warnings
 
 import cv2
 import numpy as np
 import pytest
 
 from edgefer.errors import VideoError
-from edgefer.video.reader import DEFAULT_FPS, VideoReader, count_frames, usable_fps
+from edgefer.video.reader import DEFAULT_FPS, TruncatedVideoWarning, VideoReader, count_frames, usable_fps
 
 
 def _write_avi(path, frames, fps=12.0):
@@ -104,3 +108,34 @@ def test_fps_fallback_when_the_source_reports_none():
     for broken in (0.0, -1.0, float("nan"), float("inf"), 90000.0):
         assert usable_fps(broken) == (DEFAULT_FPS, False)
     assert usable_fps(0.0, fallback=30.0) == (30.0, False)
+
+
+def test_video_cut_short_warns_how_many_frames_were_read(sample_video, tmp_path):
+    data = sample_video("WolfgangLanger_Pexels.mp4").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])  # an interrupted copy: the container still promises 472 frames
+    with VideoReader(cut) as reader:
+        assert reader.reported_frame_count == 472
+        with pytest.warns(TruncatedVideoWarning) as record:
+            decoded = sum(1 for _ in reader)
+    assert 0 < decoded < 472 // 2 + 50 and decoded == count_frames(cut)
+    assert [str(w.message) for w in record] == [
+        f"{cut}: read {decoded} of the 472 frames the container promises (the file is cut short?)"]
+
+
+def test_no_warning_for_a_whole_video_or_a_count_a_few_frames_off(sample_video):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TruncatedVideoWarning)
+        for name in ("WolfgangLanger_Pexels.mp4", "no_face.mp4"):  # 472 of 472; 95 of the 98 claimed
+            with VideoReader(sample_video(name)) as reader:
+                assert sum(1 for _ in reader) == reader.frames_read >= reader.reported_frame_count - 3
+
+
+def test_no_warning_when_the_caller_stops_early(sample_video, tmp_path):
+    data = sample_video("WolfgangLanger_Pexels.mp4").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TruncatedVideoWarning)
+        with VideoReader(cut) as reader:
+            assert len(list(itertools.islice(reader, 100))) == 100

@@ -10,6 +10,7 @@ import argparse
 import importlib
 
 from ..errors import BackendUnavailableError
+from .argtypes import positive_int
 
 
 def register(subparsers) -> None:
@@ -24,19 +25,19 @@ def register(subparsers) -> None:
                     "copies), the reference op and ONNX Runtime on the standard-op graph; median ms and speedups. "
                     "--device cuda runs the GPU benchmark (Triton, CUDA, SDPA backends) instead.")
     kernels.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run (default: cpu)")
-    kernels.add_argument("--threads", type=_positive_int, default=None,
+    kernels.add_argument("--threads", type=positive_int, default=None,
                          help="threads for every implementation (default: the CPUs this process may use)")
-    kernels.add_argument("--repeats", type=_positive_int, default=15, help="timed calls per row (default: 15)")
+    kernels.add_argument("--repeats", type=positive_int, default=15, help="timed calls per row (default: 15)")
     kernels.set_defaults(func=_kernels)
 
     model = actions.add_parser("model", help="MSSTNet end to end on ONNX Runtime: standard ops vs edgefer custom ops",
                                description="MSSTNet end to end on ONNX Runtime, standard-op graph against the "
                                            "graph with edgefer's custom ops, at the given batch sizes.")
-    model.add_argument("--batch", type=_positive_int, nargs="+", default=[1, 8], metavar="B",
+    model.add_argument("--batch", type=positive_int, nargs="+", default=[1, 8], metavar="B",
                        help="batch sizes (clips per call; default: 1 8)")
-    model.add_argument("--threads", type=_positive_int, default=None,
+    model.add_argument("--threads", type=positive_int, default=None,
                        help="ONNX Runtime intra-op threads (default: the CPUs this process may use)")
-    model.add_argument("--repeats", type=_positive_int, default=None,
+    model.add_argument("--repeats", type=positive_int, default=None,
                        help="timed calls per graph and batch size (default: 20 for B <= 2, else 8)")
     model.set_defaults(func=_model)
 
@@ -44,21 +45,11 @@ def register(subparsers) -> None:
                                  description="A model's latency per call on ONNX Runtime's CPU provider against "
                                              "PyTorch eager, same input, one run: median and min of --repeats.")
     runtime.add_argument("--model", default="msstnet", help="model name (default: msstnet)")
-    runtime.add_argument("--batch", type=_positive_int, nargs="+", default=[1], metavar="B",
+    runtime.add_argument("--batch", type=positive_int, nargs="+", default=[1], metavar="B",
                          help="batch sizes (default: 1)")
-    runtime.add_argument("--repeats", type=_positive_int, default=10, help="timed calls per row (default: 10)")
-    runtime.add_argument("--threads", type=_positive_int, default=None, help="threads for both backends")
+    runtime.add_argument("--repeats", type=positive_int, default=10, help="timed calls per row (default: 10)")
+    runtime.add_argument("--threads", type=positive_int, default=None, help="threads for both backends")
     runtime.set_defaults(func=_runtime)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def _bench_module(name: str):

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
+
+from ..outputs import check_output_path, write_atomically
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -47,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
     """Read the files, evaluate, print one table per variant; returns the exit code."""
     from ..spotting import evaluate, filter_by_length, read_ground_truth, read_predictions
 
+    if args.json is not None:
+        check_output_path(args.json, "--json output")  # before reading: the results are never lost to a bad path
     ground_truth = read_ground_truth(args.ground_truth)
     predictions = read_predictions(args.predictions, args.dataset)
     read = len(predictions)
@@ -65,9 +68,5 @@ def run(args: argparse.Namespace) -> int:
         report = {"dataset": args.dataset, "ground_truth": str(args.ground_truth),
                   "predictions": str(args.predictions), "length_filter": not args.no_length_filter,
                   "predictions_read": read, "predictions_kept": len(predictions), "results": results}
-        try:
-            args.json.write_text(json.dumps(report, indent=2) + "\n")
-        except OSError as exc:
-            print(f"edgefer: error: cannot write {args.json}: {exc}", file=sys.stderr)
-            return 1
+        write_atomically(args.json, json.dumps(report, indent=2) + "\n", "--json output")
     return 0

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import argparse
-import json
+from ..outputs import check_output_path
+from .argtypes import config_override, positive_int
 
 
 def register(subparsers) -> None:
@@ -16,30 +16,19 @@ def register(subparsers) -> None:
     source.add_argument("--untrained", action="store_true", help="export freshly initialised weights (for testing)")
     p.add_argument("--seed", type=int, default=0, help="seed for --untrained weights and the random check clips")
     p.add_argument("--out", required=True, metavar="FILE.onnx")
-    p.add_argument("--config", action="append", default=[], metavar="FIELD=JSON",
+    p.add_argument("--config", action="append", type=config_override, default=[], metavar="FIELD=JSON",
                    help="override a config field, e.g. --config dim=256 (value parsed as JSON, else a string)")
     p.add_argument("--check-video", metavar="VIDEO", help="also compare on real face clips from this video")
     p.add_argument("--custom-ops", action="store_true", help="emit edgefer custom ops (needs the custom-op library)")
-    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--opset", type=positive_int, default=17)
     p.add_argument("--exporter", choices=("torchscript", "dynamo"), default="torchscript")
     p.add_argument("--atol", type=float, default=1e-4, help="largest accepted max abs logit difference")
     p.set_defaults(func=run)
 
 
-def _overrides(pairs: list[str]) -> dict:
-    out = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise argparse.ArgumentTypeError(f"--config expects FIELD=VALUE, got {pair!r}")
-        key, value = pair.split("=", 1)
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
-
-
 def run(args) -> int:
+    check_output_path(args.out, "--out")  # before loading, reading --check-video or exporting
+
     import torch
 
     from edgefer.export.onnx_export import export_onnx
@@ -47,7 +36,7 @@ def run(args) -> int:
     from ..models import build_model
     from ..models.checkpoint import artefact_metadata, load_checkpoint, weights_sha256
 
-    overrides = _overrides(args.config)
+    overrides = dict(args.config)
     if args.untrained:
         torch.manual_seed(args.seed)
         model = build_model(args.model, **overrides).eval()

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+
+from ..outputs import check_output_path, write_atomically
+from .argtypes import positive_int
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("predict", help="recognise expressions in a video, window by window")
     p.add_argument("video", help="video file")
     p.add_argument("--model", required=True, help=".onnx / .pt artefact, or zoo:NAME")
-    p.add_argument("--stride", type=int, default=None, help="frames between window starts (default: window length)")
-    p.add_argument("--window", type=int, default=None, help="frames per window (default: the model's clip length)")
+    p.add_argument("--stride", type=positive_int, default=None,
+                   help="frames between window starts, >= 1 (default: window length)")
+    p.add_argument("--window", type=positive_int, default=None,
+                   help="frames per window, >= 1 (default: the model's clip length)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--json", metavar="OUT", help="also write every window (frames, seconds, label, probabilities, "
                                                  "face_found) to this JSON file")
@@ -22,6 +26,8 @@ def run(args) -> int:
     from .. import load
     from ..pipeline import predict_video
 
+    if args.json:
+        check_output_path(args.json, "--json output")  # before the run: a run is never lost to a bad path
     model = load(args.model, device=args.device)
     result = predict_video(model, args.video, stride=args.stride, window=args.window)
     print(f"{result.path}: {result.num_frames} frames at {result.fps:.2f} fps, face in {100 * result.face_fraction:.1f}% "
@@ -34,6 +40,6 @@ def run(args) -> int:
         face = "yes" if w.face_found else f"no ({w.face_frames}/{w.end_frame - w.start_frame + 1})"
         print(f"{w.start_frame:>5}-{w.end_frame:<5}  {w.start_s:>6.2f}-{w.end_s:<6.2f}  {label:<9} {prob:>5}  {face}")
     if args.json:
-        Path(args.json).write_text(json.dumps(result.as_dict(), indent=1))
+        write_atomically(args.json, json.dumps(result.as_dict(), indent=1), "--json output")
         print(f"wrote {args.json}")
     return 0

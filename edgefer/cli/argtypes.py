@@ -1,0 +1,48 @@
+"""Argument types shared by the subcommands: bad values are usage errors (exit 2) caught by argparse itself.
+
+Each is a ``type=`` callable: it returns the parsed value or raises :class:`argparse.ArgumentTypeError`, which
+argparse reports as ``edgefer COMMAND: error: argument --stride: must be >= 1, got 0`` and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 (frames, batch sizes, repeats, threads)."""
+    value = _integer(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An integer >= 0 (a gap in frames)."""
+    value = _integer(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def config_override(text: str) -> tuple[str, Any]:
+    """``FIELD=VALUE`` -> ``(FIELD, VALUE)``, the value parsed as JSON when it is JSON, else kept as a string.
+
+    Whether FIELD exists is the model's to say (:func:`edgefer.models.build_config`), once the model is known.
+    """
+    field, sep, value = text.partition("=")
+    if not sep or not field:
+        raise argparse.ArgumentTypeError(f"expects FIELD=VALUE, got {text!r}")
+    try:
+        return field, json.loads(value)
+    except json.JSONDecodeError:
+        return field, value
