@@ -11,8 +11,9 @@ Models exported with ``--custom-ops`` contain nodes of the ``edgefer`` domain (o
 Their semantics are :mod:`edgefer.ops.reference`'s. On the CPU they run on the session's own intra-op thread pool
 (``SessionOptions.intra_op_num_threads`` sizes it, as for every built-in op), and ``MultiScaleEmbedding`` packs a
 constant weight once, when the session is created. The library ``libedgefer_ortops.so`` is built by the
-package's CMake (``csrc/onnxruntime``) and installed next to ``edgefer._C``; the runtime registers it on a
-session's options when the model's metadata lists ``"edgefer"`` in ``custom_ops``.
+package's CMake (``csrc/onnxruntime``; ONNX Runtime's headers come from Debian's ``libonnxruntime-dev``, see
+``cmake/EdgeferOnnxRuntimeHeaders.cmake``) and installed next to ``edgefer._C``; the runtime registers it on a
+session's options, before creating the session, when the model's metadata lists ``"edgefer"`` in ``custom_ops``.
 """
 
 from __future__ import annotations
@@ -62,24 +63,29 @@ def library_path() -> str:
 
     Raises:
         BackendUnavailableError: the variable names a missing file, or the library was not built/installed
-            (a build without ONNX Runtime's headers skips it).
+            (a build without ONNX Runtime's headers skips it); the message names the library, where it was
+            looked for, and how to build it.
     """
     override = os.environ.get(ENV_LIBRARY)
     if override:
         if not Path(override).is_file():
             raise BackendUnavailableError(f"{ENV_LIBRARY}={override} does not name an existing file")
         return str(Path(override).resolve())
-    here = Path(__file__).resolve().parent
-    for folder in (here, *_compiled_module_dirs()):
+    folders = list(dict.fromkeys((Path(__file__).resolve().parent, *_compiled_module_dirs())))
+    for folder in folders:
         for name in _library_names():
             candidate = folder / name
             if candidate.is_file():
                 return str(candidate)
     raise BackendUnavailableError(
-        f"edgefer's ONNX Runtime custom-op library ({_library_names()[0]}) is not installed in {here}: this model "
-        f"uses '{DOMAIN}' custom ops. Reinstall edgefer from source with a C++ compiler and network access to a "
-        "Debian mirror (the build fetches ONNX Runtime's headers), set "
-        f"{ENV_LIBRARY}, or re-export the model without --custom-ops."
+        f"edgefer's ONNX Runtime custom-op library {_library_names()[0]} is not installed (looked in "
+        f"{', '.join(map(str, folders))}). Build it by installing edgefer from source (`pip install .` in a "
+        "checkout) with a C++17 compiler and CMake: during the install the build downloads ONNX Runtime's C headers "
+        "from Debian's libonnxruntime-dev package with apt-get, so it needs apt-get and a reachable Debian mirror "
+        "(or headers of your own: pip install . -Ccmake.define.EDGEFER_ONNXRUNTIME_INCLUDE_DIR=DIR, DIR holding "
+        "onnxruntime_c_api.h), and it skips the library with a warning when it cannot get them; see "
+        f"cmake/EdgeferOnnxRuntimeHeaders.cmake. Or set {ENV_LIBRARY} to a built library, or re-export the model "
+        "without --custom-ops."
     )
 
 

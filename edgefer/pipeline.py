@@ -2,9 +2,10 @@
 
 A video is read with OpenCV, one face is tracked and cropped in every frame (margin from the model's metadata),
 and the video is cut into windows of ``window`` frames every ``stride`` frames (the last window aligned to the
-video's end). Each window's face crops form a clip that the model samples with its own protocol (the DFEW test
-protocol for MSSTNet/STT). Frames without a face are never fed to the model: a window whose face frames are
-fewer than ``min_face_fraction`` of it is reported with ``face_found=False`` and no prediction.
+video's end; :func:`edgefer.sampling.window_bounds`). Each window's face crops form a clip that the model samples
+with its own protocol (the DFEW test protocol for MSSTNet/STT). Frames without a face are never fed to the model:
+a window whose face frames are fewer than ``min_face_fraction`` of it is reported with ``face_found=False`` and
+no prediction. Windows go to the model :data:`edgefer.runtime.base.BATCH_SIZE` at a time.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from .errors import NoFaceError
+from .errors import ArgumentError, NoFaceError
 from .metadata import ModelMetadata
 from .preprocess import prepare_clip
-from .runtime.base import LoadedModel, Prediction
+from .runtime.base import BATCH_SIZE, LoadedModel, Prediction
+from .sampling import check_fits_video, check_windows, window_bounds
 
+#: Frames per window of a per-frame model (clip_length 1), whose metadata gives none.
 DEFAULT_WINDOW = 16
-BATCH = 8
 
 
 @dataclass(frozen=True)
@@ -101,35 +103,48 @@ def predict_video(model: LoadedModel, video: str | Path, *, stride: int | None =
                   detector=None, min_face_fraction: float = 0.5) -> VideoPrediction:
     """Run ``model`` over ``video`` window by window.
 
+    Window rules: a window the caller gives explicitly must fit the video. The default window (the model's clip
+    length) may be longer than a short video, which is then one window over all its frames: the DFEW test
+    protocol samples the model's ``clip_length`` frames from any T >= 1 frames (repeating frames), so a
+    10-frame video still gets one prediction. A stride given explicitly must not exceed the video either.
+
     Args:
         model: a loaded clip-level (DFER) model, :func:`edgefer.load`.
         video: a video file path.
-        stride: frames between window starts (default: the window length, no overlap).
-        window: frames per window (default: the model's clip length, or 16 for a per-frame model).
+        stride: frames between window starts, 1..window; None = the window length (no overlap).
+        window: frames per window, >= 1; None = the model's clip length (16 for MSSTNet / STT), or 16 for a
+            per-frame model.
         detector: a face detector (:class:`edgefer.video.FaceDetector`); OpenCV's Haar cascade by default.
-        min_face_fraction: the fraction of a window's frames that must have a face for it to be classified.
+        min_face_fraction: the fraction of a window's frames, in [0, 1], that must have a face for it to be
+            classified.
 
     Returns:
         A :class:`VideoPrediction` whose windows cover every frame.
 
     Raises:
+        ArgumentError (a ValueError): ``model`` is a spotting model (use ``edgefer spot``); a window or stride
+            < 1 (0 is refused, never taken as the default); a stride larger than the window; an explicit window
+            or stride larger than the video ("stride 1000 is larger than the video (472 frames)"); a
+            ``min_face_fraction`` outside [0, 1].
+        TypeError: a window or stride that is not an int.
         VideoError: the video is missing, unreadable or not a video.
         NoFaceError: no frame of the video has a face.
-        ValueError: window or stride < 1.
     """
-    from .sampling import window_bounds
-
+    model.check_task("dfer")
     m = model.metadata
-    window = window or (m.clip_length if m.clip_length > 1 else DEFAULT_WINDOW)
-    stride = stride or window
-    if window < 1 or stride < 1:
-        raise ValueError(f"window and stride must be >= 1, got {window} and {stride}")
+    size = (m.clip_length if m.clip_length > 1 else DEFAULT_WINDOW) if window is None else window
+    size, step = check_windows(size, size if stride is None else stride)
+    if not (isinstance(min_face_fraction, (int, float)) and 0.0 <= min_face_fraction <= 1.0):
+        raise ArgumentError(f"min_face_fraction must be a fraction in [0, 1], got {min_face_fraction!r}")
     track = _track(video, m, detector)
     fps = float(track.fps)
     found = np.asarray(track.face_found, dtype=bool)
+    for name, given, value in (("window", window, size), ("stride", stride, step)):
+        if given is not None:
+            check_fits_video(name, value, len(found))
     result = VideoPrediction(str(video), fps, len(found), found, model=m.model, trained=m.trained)
     pending: list[tuple[int, int, int, list[np.ndarray]]] = []
-    for start, stop in window_bounds(len(found), window, stride):
+    for start, stop in window_bounds(len(found), size, step):
         faces = [track.crops[i] for i in range(start, stop) if found[i]]
         pending.append((start, stop, len(faces), faces))
     predictions = _predict_windows(model, [(stop - start, faces) for start, stop, _, faces in pending],
@@ -150,8 +165,8 @@ def _predict_windows(model: LoadedModel, windows: list[tuple[int, list[np.ndarra
     for i in todo:
         by_length.setdefault(len(clips[i]), []).append(i)
     for indices in by_length.values():
-        for k in range(0, len(indices), BATCH):
-            chunk = indices[k:k + BATCH]
+        for k in range(0, len(indices), BATCH_SIZE):
+            chunk = indices[k:k + BATCH_SIZE]
             results = model.predict(np.stack([np.stack(clips[i]) for i in chunk]))
             for i, r in zip(chunk, results):
                 out[i] = r
@@ -170,9 +185,9 @@ def reference_clips(video: str | Path, metadata: ModelMetadata, count: int = 2) 
     window = metadata.clip_length if metadata.clip_length > 1 else DEFAULT_WINDOW
     track = _track(video, metadata, max_frames=window * count * 4)
     clips = []
-    for start in range(0, len(track.face_found) - window + 1, window):
-        if all(track.face_found[start:start + window]):
-            clips.append(prepare_clip(track.crops[start:start + window], metadata))
+    for start, stop in window_bounds(track.num_frames, window, window):
+        if stop - start == window and track.face_found[start:stop].all():
+            clips.append(prepare_clip(track.crops[start:stop], metadata))
         if len(clips) == count:
             break
     if not clips:

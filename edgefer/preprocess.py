@@ -66,7 +66,8 @@ def sample_indices(num_frames: int, metadata: ModelMetadata) -> np.ndarray:
 
     Raises:
         ClipError: a ``consecutive`` clip of the wrong length.
-        MetadataError: an unknown protocol (raised when the model loads, see :func:`check_metadata`).
+        MetadataError: an unknown protocol (raised when the model loads, see
+            :func:`edgefer.runtime.base.check_runtime_support`).
     """
     if metadata.sampling == "dfew-test":
         from .sampling import dfew_test_indices

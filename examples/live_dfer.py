@@ -1,7 +1,9 @@
 """Live dynamic facial expression recognition: a camera (or a file) in, one line per prediction out.
 
 The loop an embedded app runs (a Jetson demo, a kiosk): follow one face, keep the last ``clip_length`` face
-crops, and classify them every ``--every`` frames. Everything it calls is edgefer's runtime path, so it runs
+crops of its track, and classify them every ``--every`` frames. The tracker decides a frame at most ``max_gap``
+(12) frames after reading it (it bridges short detection dropouts), so the printed frame numbers lag the camera
+by at most that. Everything it calls is edgefer's runtime path, so it runs
 without torch: ONNX Runtime on the CPU by default (``--device cuda`` for its CUDA provider).
 
     python examples/live_dfer.py --model msstnet.onnx --source 0          # camera 0
@@ -34,8 +36,9 @@ def main() -> int:
     source = int(args.source) if args.source.isdigit() else args.source
     crops: collections.deque = collections.deque(maxlen=length)
     for frame in iter_face_track(source, crop_size=max(model.metadata.frame_size)):
+        if frame.crop is None or frame.new_track:
+            crops.clear()  # the face is gone, or another one is tracked: start a new clip
         if frame.crop is None:
-            crops.clear()  # the face is gone: start a new clip when it comes back
             continue
         crops.append(frame.crop)
         if len(crops) == length and frame.index % args.every == 0:

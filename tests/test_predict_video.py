@@ -68,3 +68,55 @@ def test_model_without_metadata(msstnet_export, sample_video, tmp_path):
     onnx.save(proto, str(tmp_path / "bare.onnx"))
     assert_one_line_error(run_cli("predict", sample_video("single_face.mp4"), "--model", tmp_path / "bare.onnx"),
                            "no edgefer metadata")
+
+
+class _FaceEverywhere:
+    """A FaceDetector that finds the same face in every frame (synthetic videos have none to find)."""
+
+    def detect(self, frame_bgr):
+        from edgefer.video import FaceBox
+
+        return [FaceBox(40, 30, 60, 60)]
+
+
+def _short_video(path, frames):
+    import cv2
+    import numpy as np
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (160, 120))
+    for i in range(frames):
+        writer.write(np.full((120, 160, 3), 3 * i % 255, np.uint8))
+    writer.release()
+    return path
+
+
+def test_window_and_stride_rules(msstnet_export, tmp_path):
+    import warnings
+
+    import edgefer
+    from edgefer.errors import ArgumentError
+    from edgefer.pipeline import predict_video
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", edgefer.errors.UntrainedWeightsWarning)
+        model = edgefer.load(msstnet_export[1])
+    missing = tmp_path / "never-read.mp4"  # argument errors come before the video is opened
+    for kwargs, message in [({"window": 0}, "^window must be >= 1, got 0$"),  # 0 is refused, not the default
+                            ({"stride": 0}, "^stride must be >= 1, got 0$"),
+                            ({"stride": -3}, "^stride must be >= 1, got -3$"),
+                            ({"stride": 20}, r"^stride 20 is larger than the window \(16 frames\)"),
+                            ({"min_face_fraction": 1.5}, r"min_face_fraction must be a fraction in \[0, 1\]")]:
+        with pytest.raises(ArgumentError, match=message):
+            predict_video(model, missing, **kwargs)
+    with pytest.raises(TypeError, match="window must be an int"):
+        predict_video(model, missing, window=8.0)
+    video = _short_video(tmp_path / "short.avi", 10)
+    detector = _FaceEverywhere()
+    with pytest.raises(ArgumentError, match=r"^window 12 is larger than the video \(10 frames\)$"):
+        predict_video(model, video, window=12, detector=detector)
+    with pytest.raises(ArgumentError, match=r"^stride 12 is larger than the video \(10 frames\)$"):
+        predict_video(model, video, stride=12, detector=detector)
+    # the default window (16 frames) on a 10-frame video: one window over all of it, sampled by the DFEW protocol
+    result = predict_video(model, video, detector=detector)
+    assert [(w.start_frame, w.end_frame, w.face_found) for w in result.windows] == [(0, 9, True)]
+    assert abs(float(result.windows[0].prediction.probabilities.sum()) - 1) < 1e-5

@@ -55,3 +55,17 @@ def test_cli_info_without_torch(msstnet_export):
     """)
     assert proc.returncode == 0, proc.stderr
     assert "msstnet" in proc.stdout and "dfew-test" in proc.stdout
+
+
+def test_video_pipelines_and_the_metadata_reader_without_torch(msstnet_export):
+    proc = _run(f"""
+        import edgefer.pipeline, edgefer.spotting.video, edgefer.video.track
+        from edgefer.runtime.onnx_metadata import read_metadata_props
+        props = read_metadata_props({str(msstnet_export[1])!r})
+        assert props["edgefer.model"] == "msstnet", props
+        assert not any(m == "torch" or m.startswith("torch.") for m in sys.modules), "torch got imported"
+        assert "onnx" not in sys.modules, "the metadata reader imported onnx"
+        print("OK")
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "OK"

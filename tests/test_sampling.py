@@ -7,7 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgefer.sampling import dfew_test_indices, dfew_train_indices, window_bounds
+from edgefer.errors import ArgumentError
+from edgefer.sampling import (check_count, check_fits_video, check_windows, dfew_test_indices, dfew_train_indices,
+                              window_bounds)
 
 
 def _pairs(offsets, num_frames):
@@ -115,11 +117,25 @@ def test_window_bounds_cover_every_frame(num_frames, window, data):
 
 
 def test_window_bounds_bad_arguments():
-    with pytest.raises(ValueError, match="stride"):
+    with pytest.raises(ArgumentError, match=r"stride 9 is larger than the window \(8 frames\)"):
         window_bounds(100, 8, 9)
-    with pytest.raises(ValueError, match="window"):
+    with pytest.raises(ArgumentError, match="window must be >= 1, got 0"):
         window_bounds(100, 0, 1)
-    with pytest.raises(ValueError, match="num_frames"):
+    with pytest.raises(ArgumentError, match="stride must be >= 1, got 0"):
+        window_bounds(100, 8, 0)
+    with pytest.raises(ArgumentError, match="num_frames"):
         window_bounds(0, 8, 4)
     with pytest.raises(TypeError):
         window_bounds(100, 8, 2.5)
+    with pytest.raises(TypeError):
+        window_bounds(100, True, 1)
+
+
+def test_window_and_stride_rules():
+    assert check_windows(16, 16) == (16, 16) and check_count("stride", np.int64(3)) == 3
+    assert window_bounds(5, 8, 8) == [(0, 5)]  # a window longer than the video: one window over all of it
+    check_fits_video("stride", 472, 472)
+    with pytest.raises(ArgumentError, match=r"^stride 1000 is larger than the video \(472 frames\)$"):
+        check_fits_video("stride", 1000, 472)
+    with pytest.raises(ValueError, match="window 17"):  # ArgumentError is a ValueError
+        check_fits_video("window", 17, 16)

@@ -131,7 +131,19 @@ def test_video_with_no_face(fesnet_onnx, sample_video):
     assert "no face" in proc.stderr
 
 
-def test_a_dfer_model_is_refused(fesnet_onnx, sample_video, tmp_path):
+def test_a_dfer_model_is_refused(msstnet_export, sample_video):
+    assert_one_line_error(run_cli("spot", sample_video("single_face.mp4"), "--model", msstnet_export[1]),
+                          "not an expression-spotting model: use `edgefer predict VIDEO --model")
+
+
+def test_predict_on_a_spotting_model_points_to_spot(fesnet_onnx, sample_video):
+    assert_one_line_error(run_cli("predict", sample_video("single_face.mp4"), "--model", fesnet_onnx),
+                          f"is an expression-spotting model (task 'spotting', fesnet): use `edgefer spot VIDEO "
+                          f"--model {fesnet_onnx}` or model.spot_frames(...), not predict")
+
+
+def test_a_spotting_graph_labelled_dfer_is_refused_at_load(fesnet_onnx, sample_video, tmp_path):
+    """FESNet's frame-wise output (batch, frames, 3) contradicts a metadata that calls it a DFER model."""
     import onnx
 
     proto = onnx.load(str(fesnet_onnx))
@@ -140,7 +152,50 @@ def test_a_dfer_model_is_refused(fesnet_onnx, sample_video, tmp_path):
             prop.value = "dfer"
     onnx.save(proto, str(tmp_path / "dfer.onnx"))
     assert_one_line_error(run_cli("spot", sample_video("single_face.mp4"), "--model", tmp_path / "dfer.onnx"),
-                           "not an expression-spotting model")
+                          ", 3) in the graph, but its metadata (task 'dfer', 3 labels) needs (batch, labels=3)")
+
+
+class _FaceEverywhere:
+    """A FaceDetector that finds the same face in every frame (synthetic videos have none to find)."""
+
+    def detect(self, frame_bgr):
+        from edgefer.video import FaceBox
+
+        return [FaceBox(40, 30, 60, 60)]
+
+
+def _short_video(path, frames):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (160, 120))
+    for i in range(frames):
+        writer.write(np.full((120, 160, 3), 3 * i % 255, np.uint8))
+    writer.release()
+    return path
+
+
+def test_spot_video_argument_rules(fesnet_onnx, tmp_path):
+    import warnings
+
+    import edgefer
+    from edgefer.errors import ArgumentError
+    from edgefer.spotting.video import spot_video
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", edgefer.errors.UntrainedWeightsWarning)
+        model = edgefer.load(fesnet_onnx)
+    missing = tmp_path / "never-read.mp4"  # argument errors come before the video is opened
+    with pytest.raises(ArgumentError, match="^stride must be >= 1, got 0$"):
+        spot_video(model, missing, stride=0)
+    with pytest.raises(ArgumentError, match=r"^stride 65 is larger than the window \(64 frames\)"):
+        spot_video(model, missing, stride=65)
+    with pytest.raises(ArgumentError, match="gap must be >= 0"):
+        spot_video(model, missing, gap=-1)
+    video = _short_video(tmp_path / "short.avi", 40)
+    with pytest.raises(ArgumentError, match=r"^stride 50 is larger than the video \(40 frames\)$"):
+        spot_video(model, video, stride=50, detector=_FaceEverywhere())
+    # the default stride (K / 2 = 32) on a video shorter than K: one padded window
+    result = spot_video(model, video, detector=_FaceEverywhere())
+    assert (result.num_windows, result.stride, result.num_frames) == (1, 32, 40)
+    assert result.probabilities.shape == (40, 3) and np.allclose(result.probabilities.sum(axis=1), 1)
 
 
 def test_stride_outside_the_window(fesnet_onnx, sample_video):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from edgefer.spotting import (Interval, label_runs, merge_gaps, merge_window_scores, scale_length_ranges,
-                              scores_to_intervals, softmax, window_frame_indices, window_starts)
+                              scores_to_intervals, window_frame_indices)
 
 NEUTRAL, MACRO, MICRO = 0, 1, 2
 
@@ -84,25 +84,23 @@ def test_bad_input_raises(scores, fps, message):
         scores_to_intervals(scores, fps=fps)
 
 
-def test_softmax_rows_sum_to_one():
-    probs = softmax(np.array([[1000.0, 0.0, 0.0], [0.0, 0.0, 0.0]]))
-    assert probs.sum(axis=1) == pytest.approx([1.0, 1.0])
-    assert probs[0, 0] == pytest.approx(1.0) and probs[1] == pytest.approx([1 / 3] * 3)
+def test_window_frame_indices_cover_the_video():
+    def starts(num_frames, window, stride):
+        return window_frame_indices(num_frames, window, stride)[:, 0].tolist()
 
-
-def test_window_starts_cover_the_video():
-    assert window_starts(64, 64) == [0]
-    assert window_starts(10, 64) == [0]
-    assert window_starts(128, 64) == [0, 32, 64]
-    assert window_starts(130, 64) == [0, 32, 64, 66]  # last window aligned to the end
-    assert window_starts(100, 64, stride=64) == [0, 36]
-    with pytest.raises(ValueError, match="stride"):
-        window_starts(100, 64, stride=65)
+    assert starts(64, 64, 32) == [0]
+    assert starts(10, 64, 32) == [0]
+    assert starts(128, 64, 32) == [0, 32, 64]
+    assert starts(130, 64, 32) == [0, 32, 64, 66]  # last window aligned to the end
+    assert starts(100, 64, 64) == [0, 36]
+    idx = window_frame_indices(130, 64, 32)
+    assert idx.shape == (4, 64) and (np.diff(idx, axis=1) == 1).all() and idx[-1, -1] == 129
+    with pytest.raises(ValueError, match="stride 65 is larger than the window"):
+        window_frame_indices(100, 64, 65)
     with pytest.raises(ValueError, match="num_frames"):
-        window_starts(0, 64)
-    idx = window_frame_indices(5, 8)
+        window_frame_indices(0, 64, 32)
+    idx = window_frame_indices(5, 8, 4)
     assert idx.shape == (1, 8) and idx.tolist() == [[0, 1, 2, 3, 4, 4, 4, 4]]
-    assert window_frame_indices(130, 64)[-1, -1] == 129
 
 
 def test_merge_averages_overlaps_and_ignores_padding():
@@ -122,7 +120,7 @@ def test_merge_averages_overlaps_and_ignores_padding():
 def test_windows_to_intervals_end_to_end():
     # A 100-frame video at 30 fps with a micro-expression on frames 40..49, cut into windows of 32 (stride 16).
     truth = make_scores(100, [(40, 49, MICRO, 0.9)])
-    starts = window_starts(100, 32)
+    starts = window_frame_indices(100, 32, 16)[:, 0]
     windows = np.stack([truth[s:s + 32] for s in starts])
     merged = merge_window_scores(windows, starts, 100)
     assert np.allclose(merged, truth)

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import edgefer
-from edgefer.errors import ClipError
+from edgefer.errors import ArgumentError, ClipError
 from edgefer.models import build_model
 from edgefer.models.checkpoint import artefact_metadata, weights_sha256
 from edgefer.preprocess import prepare_clip
@@ -96,16 +96,30 @@ def test_fesnet_onnx_matches_pytorch_on_real_frames(fesnet_export, face_crops):
     _check_real_pixels(clip)
     with torch.no_grad():
         expected = model(torch.from_numpy(clip[None])).numpy()
-    got = loaded.predict(face_crops[None])  # spotting: the raw frame-wise output (B, K, 3)
-    assert isinstance(got, np.ndarray) and got.shape == (1, 64, 3) == expected.shape
-    assert np.abs(got - expected).max() <= ATOL
-    assert np.ptp(got[0], axis=0).max() > 0  # frame-wise: the frames' logits differ along the window
+    (got,) = loaded.spot_frames(face_crops[None])  # spotting: frame-wise scores of each window of a batch
+    assert isinstance(got, edgefer.runtime.FrameScores) and got.labels == ("neutral", "macro", "micro")
+    assert got.logits.shape == got.probabilities.shape == (64, 3) and expected.shape == (1, 64, 3)
+    assert np.abs(got.logits - expected[0]).max() <= ATOL
+    assert np.allclose(got.probabilities.sum(axis=1), 1, atol=1e-5)
+    assert np.ptp(got.logits, axis=0).max() > 0  # frame-wise: the frames' logits differ along the window
+    single = loaded.spot_frames(list(face_crops))  # one window, as a list of frames
+    assert np.array_equal(single.probabilities, got.probabilities)
 
 
 def test_fesnet_reads_exactly_k_consecutive_frames(fesnet_export, face_crops):
     loaded = edgefer.load(fesnet_export[1])
     with pytest.raises(ClipError, match="64 consecutive frames"):
-        loaded.predict(face_crops[:40])
+        loaded.spot_frames(face_crops[:40])
+
+
+def test_each_task_has_its_own_call(stt_export, fesnet_export, face_crops):
+    fesnet, stt = edgefer.load(fesnet_export[1]), edgefer.load(stt_export[1])
+    with pytest.raises(ArgumentError, match=r"expression-spotting model \(task 'spotting', fesnet\): use "
+                                            r"`edgefer spot VIDEO --model .*fesnet.onnx` or model.spot_frames"):
+        fesnet.predict(face_crops)
+    with pytest.raises(ArgumentError, match=r"dfer model \(stt\), not an expression-spotting model: use "
+                                            r"`edgefer predict VIDEO --model .*stt.onnx`"):
+        stt.spot_frames(face_crops[:16])
 
 
 @pytest.mark.parametrize("which", ["stt", "fesnet"])

@@ -8,7 +8,7 @@ import pytest
 from edgefer.errors import BackendUnavailableError
 from edgefer.video.faces import FaceBox, FaceDetector, HaarFaceDetector, box_iou, crop_face
 from edgefer.video.reader import VideoReader
-from edgefer.video.tracker import FaceTracker
+from edgefer.video.track import FaceTracker, TrackedBox
 
 
 def _image(h=100, w=120):
@@ -89,33 +89,56 @@ def test_haar_detector_finds_the_face_in_full_frame_pixels(sample_video):
 def test_tracker_starts_on_largest_and_ignores_other_faces():
     tr = FaceTracker(smoothing=1.0)
     big, small = FaceBox(100, 100, 80, 80, 9), FaceBox(10, 10, 30, 30, 20)
-    up = tr.update([small, big])
-    assert up.box == big and up.detected and up.new_track
+    assert tr.update([small, big]) == [TrackedBox(0, big, True, new_track=True)]
     moved = FaceBox(106, 102, 80, 80, 9)
-    up = tr.update([FaceBox(300, 10, 90, 90, 30), moved])  # a larger face elsewhere does not steal the track
-    assert up.box == moved and up.detected and not up.new_track
+    # a larger face elsewhere does not steal the track
+    assert tr.update([FaceBox(300, 10, 90, 90, 30), moved]) == [TrackedBox(1, moved, True)]
 
 
 def test_tracker_smooths_jitter():
     tr = FaceTracker(smoothing=0.5)
     tr.update([FaceBox(100, 100, 80, 80)])
-    up = tr.update([FaceBox(110, 100, 80, 80)])
-    assert up.box.x == pytest.approx(105.0)
+    (step,) = tr.update([FaceBox(110, 100, 80, 80)])
+    assert step.box.x == pytest.approx(105.0) and tr.box == step.box
 
 
-def test_tracker_bridges_short_gaps_and_drops_lost_faces():
+def test_tracker_bridges_short_gaps_by_interpolation():
+    tr = FaceTracker(max_gap=3, smoothing=1.0)
+    tr.update([FaceBox(100, 100, 80, 80)])
+    for _ in range(3):  # missed up to max_gap frames: pending, decided later; the search box is held
+        assert tr.update([]) == [] and tr.box == FaceBox(100, 100, 80, 80)
+    decided = tr.update([FaceBox(140, 100, 80, 80)])  # the same face again: frames 1-3 bridged, then frame 4
+    assert [(s.index, s.detected, s.new_track) for s in decided] == [(1, False, False), (2, False, False),
+                                                                     (3, False, False), (4, True, False)]
+    assert [s.box.x for s in decided] == pytest.approx([110.0, 120.0, 130.0, 140.0])
+
+
+def test_tracker_drops_lost_faces_and_ends_pending_frames_face_less():
     tr = FaceTracker(max_gap=3, smoothing=1.0)
     face = FaceBox(100, 100, 80, 80)
     tr.update([face])
-    for _ in range(3):  # held for max_gap frames
-        up = tr.update([])
-        assert up.box == face and not up.detected
-    up = tr.update([])  # the 4th miss: the face has gone
-    assert up.box is None and not up.detected
-    up = tr.update([FaceBox(400, 50, 60, 60)])  # a new face starts a new track
-    assert up.new_track and up.box.x == 400
-    with pytest.raises(ValueError, match="max_gap"):
-        FaceTracker(max_gap=-1)
+    assert [tr.update([]) for _ in range(3)] == [[], [], []]
+    # the 4th miss: the face has gone; frames 1-4 are face-less, and a new face starts a new track
+    assert tr.update([]) == [TrackedBox(i, None, False) for i in (1, 2, 3, 4)] and tr.box is None
+    (step,) = tr.update([FaceBox(400, 50, 60, 60)])
+    assert step.index == 5 and step.new_track and step.box.x == 400
+    # another face while the tracked one is missed: it starts a new track only once the old one is lost
+    other = FaceBox(10, 10, 60, 60)
+    assert [tr.update([other]) for _ in range(3)] == [[], [], []]
+    decided = tr.update([other])
+    assert [(s.index, s.box) for s in decided] == [(6, None), (7, None), (8, None), (9, other)]
+    assert decided[-1].new_track
+    # the video ends inside a dropout: finish() decides the pending frames face-less
+    assert tr.update([]) == [] and tr.finish() == [TrackedBox(10, None, False)] and tr.box is None
+
+
+def test_tracker_without_gap_bridging_and_bad_parameters():
+    tr = FaceTracker(max_gap=0, smoothing=1.0)
+    tr.update([FaceBox(100, 100, 80, 80)])
+    assert tr.update([]) == [TrackedBox(1, None, False)]
+    for bad in ({"max_gap": -1}, {"max_gap": 1.5}, {"min_iou": 0}, {"max_centre_shift": -1}, {"smoothing": 0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            FaceTracker(**bad)
 
 
 def test_detect_near_finds_the_same_face_as_the_full_search(sample_video):

@@ -10,7 +10,7 @@ from edgefer.errors import NoFaceError, VideoError
 from edgefer.sampling import dfew_test_indices
 from edgefer.video.faces import FaceBox, HaarFaceDetector
 from edgefer.video.reader import VideoReader
-from edgefer.video.track import iter_face_track, read_face_track
+from edgefer.video.track import FaceTracker, iter_face_track, read_face_track
 
 
 class ScriptedDetector:
@@ -39,7 +39,8 @@ def test_gaps_are_bridged_only_between_detections_of_the_same_face(tmp_path):
     script.update({i: [b] for i in range(8, 11)})   # 5-7 missed (gap 3 <= max_gap): bridged
     script.update({i: [a] for i in range(21, 23)})  # 11-20 missed (gap 10 > max_gap): face-less; 23-25 trailing
     path = _synthetic_video(tmp_path / "v.avi", 26)
-    track = read_face_track(path, detector=ScriptedDetector(script), margin=0.0, crop_size=32, max_gap=4)
+    track = read_face_track(path, detector=ScriptedDetector(script), margin=0.0, crop_size=32,
+                            tracker=FaceTracker(max_gap=4))
     assert track.num_frames == 26 and track.fps == pytest.approx(10.0)
     found = np.zeros(26, bool)
     found[0:11] = True
@@ -64,9 +65,32 @@ def test_gaps_are_bridged_only_between_detections_of_the_same_face(tmp_path):
 def test_iter_face_track_yields_every_frame_in_order(tmp_path):
     path = _synthetic_video(tmp_path / "v.avi", 12)
     script = {i: [FaceBox(40, 30, 40, 40)] for i in (0, 1, 2, 9)}
-    frames = list(iter_face_track(path, detector=ScriptedDetector(script), max_gap=3))
+    frames = list(iter_face_track(path, detector=ScriptedDetector(script), tracker=FaceTracker(max_gap=3)))
     assert [f.index for f in frames] == list(range(12))
     assert [f.box is not None for f in frames] == [i in script for i in range(12)]  # gap 3-8 too long
+    assert [f.index for f in frames if f.new_track] == [0, 9]
+
+
+def test_the_stream_is_at_most_max_gap_frames_late_and_matches_the_offline_read(tmp_path):
+    """iter_face_track decides a frame at most max_gap frames after reading it (the detector's calls count the
+    frames read), with the same boxes as read_face_track, which collects that stream."""
+    path = _synthetic_video(tmp_path / "v.avi", 30)
+    a, b = FaceBox(40, 30, 40, 40, 9), FaceBox(50, 34, 40, 40, 9)
+    script = {i: [a] for i in range(0, 6)}
+    script.update({i: [b] for i in range(10, 14)})   # 6-9 bridged (gap 4)
+    script.update({i: [a] for i in range(25, 27)})   # 14-24 face-less (gap 11 > 5); 27-29 end the video face-less
+    detector = ScriptedDetector(script)
+    lateness = []
+    for frame in iter_face_track(path, detector=detector, tracker=FaceTracker(max_gap=5, smoothing=0.5)):
+        lateness.append(detector.calls - 1 - frame.index)
+    assert max(lateness) == 5 and lateness[:6] == [0] * 6
+    offline = read_face_track(path, detector=ScriptedDetector(script), tracker=FaceTracker(max_gap=5, smoothing=0.5))
+    streamed = list(iter_face_track(path, detector=ScriptedDetector(script),
+                                    tracker=FaceTracker(max_gap=5, smoothing=0.5)))
+    assert offline.boxes == [f.box for f in streamed]
+    assert offline.face_found.tolist() == [i < 14 or 25 <= i < 27 for i in range(30)]
+    # smoothing=0.5 reaches the detector's box only halfway at frame 10: the tracker's parameters were used
+    assert offline.boxes[10].x == pytest.approx((a.x + b.x) / 2)
 
 
 def test_max_frames_and_argument_checks(tmp_path):
@@ -77,8 +101,10 @@ def test_max_frames_and_argument_checks(tmp_path):
     with pytest.raises(ValueError, match="crops have native"):
         track.clip([0])  # native-size crops cannot be stacked
     for bad in ({"margin": -1}, {"crop_size": 0}, {"max_frames": 0}, {"pad": "wrap"}):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=next(iter(bad))):
             read_face_track(path, detector=det, **bad)
+    with pytest.raises(TypeError, match="FaceTracker"):
+        read_face_track(path, detector=det, tracker={"max_gap": 3})
     with pytest.raises(VideoError, match="not found"):
         read_face_track(tmp_path / "missing.mp4")
 
@@ -100,7 +126,7 @@ def wolfgang_track(sample_video):
 def test_face_found_in_wolfgang_video(wolfgang_track):
     track = wolfgang_track
     assert track.num_frames == 472 and 23.9 < track.fps < 24.1
-    assert track.face_ratio >= 0.95
+    assert track.face_fraction >= 0.95
     assert track.detected.mean() >= 0.95
     assert all(c.shape == (64, 64, 3) and c.dtype == np.uint8 for c in track.crops if c is not None)
     assert [c is not None for c in track.crops] == track.face_found.tolist()
@@ -115,7 +141,7 @@ def test_face_found_in_wolfgang_video(wolfgang_track):
 @pytest.mark.slow
 def test_face_found_in_single_face_video(sample_video):
     track = read_face_track(sample_video("single_face.mp4"), crop_size=112)
-    assert track.num_frames == 72 and track.face_ratio >= 0.95
+    assert track.num_frames == 72 and track.face_fraction >= 0.95
     assert track.clip(range(72)).shape == (72, 112, 112, 3)
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ModelFileError
-from .base import LoadedModel, Prediction
+from .base import FrameScores, LoadedModel, Prediction
 
-__all__ = ["load", "LoadedModel", "Prediction"]
+__all__ = ["load", "LoadedModel", "Prediction", "FrameScores"]
 
 
 def load(path: str | Path, *, device: str = "cpu", **options) -> LoadedModel:
@@ -23,12 +23,16 @@ def load(path: str | Path, *, device: str = "cpu", **options) -> LoadedModel:
         options: backend options: ``providers``, ``threads`` (ONNX Runtime); ``model_name``, ``kernels`` (PyTorch).
 
     Returns:
-        A model with ``.predict(clip)``, ``.labels`` and ``.metadata`` (:class:`edgefer.runtime.base.LoadedModel`).
+        A model with ``.labels``, ``.metadata`` and its task's call: ``.predict(clip)`` for a DFER model,
+        ``.spot_frames(window)`` for a spotting model (:class:`edgefer.runtime.base.LoadedModel`).
 
     Raises:
-        ModelFileError: missing, truncated or unsupported file (``.engine`` is not supported yet).
-        MetadataError: the file lacks edgefer metadata or it contradicts the model.
-        BackendUnavailableError: the backend the file needs is not installed.
+        ModelFileError: missing, truncated or unsupported file, or a directory (``.engine`` is not supported yet),
+            or a file ONNX Runtime cannot load (the message gives its reason).
+        MetadataError: the file lacks edgefer metadata or it contradicts the model (its input, or its output's
+            shape against the task and the labels).
+        BackendUnavailableError: the backend the file needs is not installed, or the custom-op library its
+            metadata lists (the message says how to build it).
         FetchError: a ``zoo:`` entry could not be fetched.
     """
     text = str(path)
@@ -36,6 +40,8 @@ def load(path: str | Path, *, device: str = "cpu", **options) -> LoadedModel:
         from ..zoo import zoo_path
 
         path = zoo_path(text[len("zoo:"):])
+    if Path(path).is_dir():
+        raise ModelFileError(f"model path {path} is a directory, not a model file")
     suffix = Path(path).suffix.lower()
     if suffix == ".onnx":
         from .onnx_backend import OnnxModel

@@ -29,14 +29,6 @@ REFERENCE_FPS = 30.0
 REFERENCE_LENGTH_RANGES: dict[str, tuple[int, int | None]] = {"micro": (7, 16), "macro": (17, None)}
 
 
-def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Numerically stable softmax of ``logits`` along ``axis``; float64 array of the same shape."""
-    x = np.asarray(logits, dtype=np.float64)
-    x = x - x.max(axis=axis, keepdims=True)
-    e = np.exp(x)
-    return e / e.sum(axis=axis, keepdims=True)
-
-
 def frame_labels(scores: np.ndarray) -> np.ndarray:
     """Class index of each frame, the argmax of its scores (ties go to the lower index, i.e. neutral first).
 

@@ -6,10 +6,11 @@ and the MEGC spotting protocol:
 1. one face is tracked and cropped in every frame (:func:`edgefer.video.read_face_track`; margin from the
    model's metadata, crops of the metadata's frame size);
 2. the video is cut into windows of K = ``metadata.clip_length`` consecutive frames, stride K / 2 by default,
-   the last window aligned to the video's end (:func:`edgefer.spotting.window_frame_indices`); a video shorter
-   than K gives one window whose missing frames repeat the last one;
-3. the model runs on batches of windows and returns frame-wise logits (W, K, 3) over (neutral, macro, micro),
-   turned into probabilities with a softmax and averaged where windows overlap
+   the last window aligned to the video's end (:func:`edgefer.sampling.window_bounds`, gathered by
+   :func:`edgefer.spotting.window_frame_indices`); a video shorter than K gives one window whose missing frames
+   repeat the last one;
+3. the model scores the frames of batches of windows (:meth:`edgefer.runtime.base.LoadedModel.spot_frames`:
+   frame-wise probabilities (K, 3) over (neutral, macro, micro) a window), averaged where windows overlap
    (:func:`edgefer.spotting.merge_window_scores`);
 4. frame-wise probabilities -> runs per class -> gap merging -> length ranges per class scaled by the video's
    fps (:func:`edgefer.spotting.scores_to_intervals`).
@@ -30,15 +31,13 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import MetadataError
+from ..errors import ArgumentError, MetadataError
 from ..labels import SPOTTING_CLASSES
-from ..runtime.base import LoadedModel
+from ..runtime.base import BATCH_SIZE, LoadedModel
+from ..sampling import check_fits_video, check_windows
 from .intervals import Interval
-from .postprocess import REFERENCE_LENGTH_RANGES, label_runs, scores_to_intervals, softmax
-from .windows import merge_window_scores, window_frame_indices, window_starts
-
-#: Windows run through the model per call (memory: BATCH * K * 3 * H * W float32).
-BATCH = 4
+from .postprocess import REFERENCE_LENGTH_RANGES, label_runs, scores_to_intervals
+from .windows import merge_window_scores, window_frame_indices
 
 
 @dataclass
@@ -107,12 +106,11 @@ def check_spotting_model(model: LoadedModel) -> tuple[int, int]:
         (K, neutral column): the model's window length and the index of ``"neutral"`` in its labels.
 
     Raises:
-        MetadataError: the model is not a spotting model, or its labels lack neutral, macro or micro.
+        ArgumentError: the model is not a spotting model (the message points to ``edgefer predict``).
+        MetadataError: its labels are not neutral, macro and micro.
     """
     m = model.metadata
-    if m.task != "spotting":
-        raise MetadataError(f"{model.path} is a {m.task} model ({m.model}), not an expression-spotting model; "
-                            "spotting needs a frame-wise model such as FESNet")
+    model.check_task("spotting")
     missing = [c for c in SPOTTING_CLASSES if c not in m.labels]
     if missing or len(m.labels) != len(SPOTTING_CLASSES):
         raise MetadataError(f"{model.path}: a spotting model's labels must be {SPOTTING_CLASSES}, got {m.labels}")
@@ -124,11 +122,11 @@ def spot_video(model: LoadedModel, video: str | Path, *, stride: int | None = No
     """Spot macro- and micro-expression intervals in a long video with a frame-wise spotting model (FESNet).
 
     Args:
-        model: a loaded spotting model (:func:`edgefer.load` of a FESNet export); its ``predict`` maps a batch
-            of windows (B, K, H, W, 3) uint8 BGR to frame-wise outputs (B, K, 3) (logits or probabilities, per
-            ``metadata.output``).
+        model: a loaded spotting model (:func:`edgefer.load` of a FESNet export); its ``spot_frames`` scores the
+            frames of a batch of windows (B, K, H, W, 3) uint8 BGR.
         video: a video file path.
-        stride: frames between window starts, 1..K; K // 2 when None (the design note's choice).
+        stride: frames between window starts, 1..K; K // 2 when None (the design note's choice). An explicit
+            stride longer than the video is refused; a video shorter than K is one (padded) window.
         detector: a face detector (:class:`edgefer.video.FaceDetector`); OpenCV's Haar cascade when None.
         gap: runs of one class at most this many frames apart are merged (frames of this video).
         length_ranges: per-class ``(lo, hi)`` interval lengths in frames at 30 fps (hi None = unbounded),
@@ -139,34 +137,37 @@ def spot_video(model: LoadedModel, video: str | Path, *, stride: int | None = No
         A :class:`SpottingVideoResult`; intervals never contain a frame without a face (see the module doc).
 
     Raises:
-        MetadataError: ``model`` is not a spotting model over (neutral, macro, micro).
+        ArgumentError (a ValueError): ``model`` is not a spotting model; a stride < 1, larger than K or than the
+            video ("stride 50 is larger than the video (40 frames)"); a negative gap.
+        TypeError: a stride or gap that is not an int.
+        MetadataError: the model's labels are not (neutral, macro, micro), or its output contradicts them.
         VideoError: the video is missing, unreadable or not a video.
         NoFaceError: no frame of the video has a face.
-        ValueError: a stride outside 1..K, a negative gap, or bad length ranges.
+        ValueError: bad length ranges.
     """
     from ..video import read_face_track
 
     window, _ = check_spotting_model(model)
     m = model.metadata
-    stride = max(1, window // 2) if stride is None else stride
-    if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or not 1 <= stride <= window:
-        raise ValueError(f"stride must be an integer in 1..{window} (the model's window K), got {stride!r}")
+    window, stride_n = check_windows(window, max(1, window // 2) if stride is None else stride)
+    if isinstance(gap, bool) or not isinstance(gap, (int, np.integer)):
+        raise TypeError(f"gap must be an int (frames), got {type(gap).__name__}")
     if gap < 0:
-        raise ValueError(f"gap must be >= 0 frames, got {gap}")
+        raise ArgumentError(f"gap must be >= 0 frames, got {gap}")
     track = read_face_track(video, detector=detector, margin=m.face_margin, crop_size=max(m.frame_size))
     num_frames = track.num_frames
+    if stride is not None:
+        check_fits_video("stride", stride_n, num_frames)
     found = np.asarray(track.face_found, dtype=bool)
-    starts = window_starts(num_frames, window, stride)
-    indices = window_frame_indices(num_frames, window, stride)  # (W, K)
-    shape = (track.crop_size, track.crop_size, 3)
-    batches = [indices[k:k + BATCH] for k in range(0, len(indices), BATCH)]
-    window_probs = np.concatenate([_window_probabilities(model, track.clip(rows).reshape(*rows.shape, *shape))
-                                   for rows in batches])
+    indices = window_frame_indices(num_frames, window, stride_n)  # (W, K); column 0: the window starts
+    batches = [indices[k:k + BATCH_SIZE] for k in range(0, len(indices), BATCH_SIZE)]
+    window_probs = np.concatenate([_window_probabilities(model, track, rows) for rows in batches])
+    starts = indices[:, 0]
     probs = merge_window_scores(window_probs, starts, num_frames)
     classes = tuple(m.labels)
     probs, intervals = face_intervals(probs, found, track.fps, gap=gap, length_ranges=length_ranges, classes=classes)
     return SpottingVideoResult(str(video), float(track.fps), num_frames, found, probs, intervals, classes, window,
-                               stride, len(starts), m.model, m.trained)
+                               stride_n, len(starts), m.model, m.trained)
 
 
 def face_intervals(probabilities: np.ndarray, face_found: np.ndarray, fps: float, *, gap: int = 2,
@@ -205,12 +206,7 @@ def face_intervals(probabilities: np.ndarray, face_found: np.ndarray, fps: float
     return probs, intervals
 
 
-def _window_probabilities(model: LoadedModel, clips: np.ndarray) -> np.ndarray:
-    """(B, K, S, S, 3) uint8 windows -> (B, K, C) float64 frame-wise probabilities."""
-    output = np.asarray(model.predict(clips))
-    if output.ndim != 3 or output.shape[:2] != clips.shape[:2]:
-        raise MetadataError(f"{model.path}: a spotting model must output (B, K, classes) for {clips.shape[0]} "
-                            f"windows of {clips.shape[1]} frames, got shape {output.shape}")
-    if model.metadata.output == "logits":
-        return softmax(output, axis=-1)
-    return output.astype(np.float64) / output.sum(axis=-1, keepdims=True)
+def _window_probabilities(model: LoadedModel, track, rows: np.ndarray) -> np.ndarray:
+    """(B, K) frame indices of windows -> (B, K, C) float32 frame-wise probabilities of their face crops."""
+    clips = track.clip(rows).reshape(*rows.shape, track.crop_size, track.crop_size, 3)
+    return np.stack([scores.probabilities for scores in model.spot_frames(clips)])

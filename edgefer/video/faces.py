@@ -5,7 +5,7 @@ Haar features, ICIP 2002) with OpenCV's pretrained frontal-face cascade
 ``haarcascade_frontalface_default.xml`` from ``cv2.data.haarcascades`` (shipped by opencv-python < 5). It runs on
 a grayscale, histogram-equalised copy of the frame downscaled to ``detect_width`` pixels wide, and maps the boxes
 back to full-frame pixels. It finds upright, roughly frontal faces; strongly turned or tilted heads are missed
-(the tracker in :mod:`edgefer.video.tracker` bridges short misses). Any object with a matching ``detect`` method
+(the tracker in :mod:`edgefer.video.track` bridges short misses). Any object with a matching ``detect`` method
 can replace it (:class:`FaceDetector`).
 """
 

@@ -1,32 +1,168 @@
-"""A video -> one face track: per-frame face boxes and square face crops (what the models read).
+"""A video -> one face track: the tracker, its one bridging policy, and per-frame face boxes and square crops.
 
-:func:`read_face_track` is the entry point the prediction pipeline calls: it decodes a video file (or camera),
-detects faces in every frame (:class:`~edgefer.video.faces.HaarFaceDetector` by default), keeps one face track
-(:class:`~edgefer.video.tracker.FaceTracker`; while a face is tracked, a detector with ``detect_near``
-searches only around it, and the whole frame only when that fails), and cuts a square crop around the tracked
-face in every frame, optionally resized to ``crop_size`` as it goes so a long video stays small in memory.
+The DFER and spotting models read the crops of one person's face. :class:`FaceTracker` follows one face:
 
-Dropouts: a gap of at most ``max_gap`` frames between two detections of the same track is bridged -- its
-frames get the box linearly interpolated between the detections on either side, and count as face-found. A gap
-that is longer, or that the video ends in, means the face has gone: those frames are face-less (crop None).
-:func:`iter_face_track` does the same as a generator, yielding each frame at most ``max_gap`` frames late, for
-streams and cameras.
+- start: the largest detection (ties: the higher score) starts the track;
+- association: each frame, the detection that overlaps the track's box best (IoU >= ``min_iou``), or else whose
+  centre lies within ``max_centre_shift`` box sides of the track's centre, continues the track; other
+  detections (other faces, false positives) are ignored;
+- smoothing: the track's box is an exponential moving average of the matched detections (weight ``smoothing``
+  on the new one), which removes the Haar detector's frame-to-frame jitter;
+- dropouts, one policy for files and streams alike: a run of at most ``max_gap`` frames without a matching
+  detection, between two detections of the same track, is bridged -- its frames get the box linearly
+  interpolated between the track's boxes on either side, and count as face-found (``detected=False``). A longer
+  run, or one the video ends in, means the face has gone: those frames are face-less (box None), and the next
+  detection starts a new track (``new_track=True``).
+
+So a frame's box is known once the track is seen again or lost, at most ``max_gap`` frames later; until then
+the frame is pending. :meth:`FaceTracker.update` returns the frames it has just decided, in order;
+:func:`iter_face_track` turns them into crops and yields each frame at most ``max_gap`` frames late (holding at
+most ``max_gap + 1`` frames), for streams and cameras; :func:`read_face_track`, the entry point of the prediction
+pipelines, is that stream collected into a :class:`FaceTrack`. This look-ahead rule is the better one offline
+-- a held box would put a face crop on frames after the person has left -- and costs a stream only that
+bounded latency (12 frames, half a second at 24 fps, by default).
+
+While a face is tracked, a detector with ``detect_near`` (:class:`~edgefer.video.faces.RegionFaceDetector`)
+searches only around the track's box, and the whole frame only when that finds nothing. Crops are cut around
+each box (:func:`~edgefer.video.faces.crop_face`), optionally resized to ``crop_size`` as they go so a long video
+stays small in memory.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import os
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import cv2
 import numpy as np
 
-from ..errors import NoFaceError
-from .faces import PAD_MODES, FaceBox, FaceDetector, HaarFaceDetector, RegionFaceDetector, crop_face
+from ..errors import ArgumentError, NoFaceError
+from .faces import PAD_MODES, FaceBox, FaceDetector, HaarFaceDetector, RegionFaceDetector, box_iou, crop_face
 from .reader import VideoReader, describe_source
-from .tracker import FaceTracker
+
+
+@dataclass(frozen=True)
+class TrackedBox:
+    """The tracker's decision about one frame.
+
+    Attributes:
+        index: the frame's number, counting :meth:`FaceTracker.update` calls since the last reset (0-based).
+        box: the face's box in full-frame pixels (smoothed, or interpolated across a bridged dropout), or None
+            when the frame has no face.
+        detected: True when a detection in this frame continued or started the track; False for a bridged
+            frame or a face-less one.
+        new_track: True when the track (re)started at this frame: its face need not be the previous frames' one.
+    """
+
+    index: int
+    box: FaceBox | None
+    detected: bool
+    new_track: bool = False
+
+
+class FaceTracker:
+    """Follows one face through a video, frame by frame (see the module docstring for the rules).
+
+    Args:
+        max_gap: the longest run of frames (>= 0) without a matching detection that is bridged; a longer one
+            loses the track.
+        min_iou: IoU with the track's box that makes a detection the same face, in (0, 1].
+        max_centre_shift: alternatively, the largest centre displacement (in units of the track box's larger
+            side) for a detection to be the same face; >= 0.
+        smoothing: weight of the new detection in the box's moving average, in (0, 1]; 1 = no smoothing.
+
+    Raises:
+        ArgumentError (a ValueError): a parameter out of range.
+    """
+
+    def __init__(self, max_gap: int = 12, min_iou: float = 0.2, max_centre_shift: float = 0.5,
+                 smoothing: float = 0.6) -> None:
+        if isinstance(max_gap, bool) or not isinstance(max_gap, (int, np.integer)) or max_gap < 0:
+            raise ArgumentError(f"max_gap must be an int >= 0 (frames), got {max_gap!r}")
+        if not 0.0 < min_iou <= 1.0:
+            raise ArgumentError(f"min_iou must be in (0, 1], got {min_iou}")
+        if not (math.isfinite(max_centre_shift) and max_centre_shift >= 0):
+            raise ArgumentError(f"max_centre_shift must be >= 0, got {max_centre_shift}")
+        if not 0.0 < smoothing <= 1.0:
+            raise ArgumentError(f"smoothing must be in (0, 1], got {smoothing}")
+        self.max_gap = int(max_gap)
+        self.min_iou = float(min_iou)
+        self.max_centre_shift = float(max_centre_shift)
+        self.smoothing = float(smoothing)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the track and any pending frames, and count frames from 0 again (e.g. at a new video)."""
+        self._box: FaceBox | None = None
+        self._pending: list[int] = []
+        self._next = 0
+
+    @property
+    def box(self) -> FaceBox | None:
+        """The track's last (smoothed) box, kept while the face is missed; None when there is no track."""
+        return self._box
+
+    def update(self, detections: Sequence[FaceBox]) -> list[TrackedBox]:
+        """Advance one frame with its detections (full-frame pixels, any order).
+
+        Returns:
+            The frames decided by this one, in order: none while the face is missed for at most ``max_gap``
+            frames (the frame is pending); the pending frames, bridged, and this one when the track is detected
+            again; the pending frames, face-less, and this one when the track is lost or there is none.
+        """
+        index = self._next
+        self._next += 1
+        decided: list[TrackedBox] = []
+        if self._box is not None:
+            match = self._match(detections)
+            if match is not None:
+                a, p = self.smoothing, self._box
+                box = FaceBox(a * match.x + (1 - a) * p.x, a * match.y + (1 - a) * p.y,
+                              a * match.w + (1 - a) * p.w, a * match.h + (1 - a) * p.h, match.score)
+                steps = len(self._pending) + 1
+                decided = [TrackedBox(i, _lerp(p, box, k / steps), False) for k, i in enumerate(self._pending, 1)]
+                self._box, self._pending = box, []
+                return decided + [TrackedBox(index, box, True)]
+            if len(self._pending) < self.max_gap:
+                self._pending.append(index)
+                return []
+            decided = self.finish()
+        if detections:
+            self._box = max(detections, key=lambda d: (d.area, d.score))
+            return decided + [TrackedBox(index, self._box, True, new_track=True)]
+        return decided + [TrackedBox(index, None, False)]
+
+    def finish(self) -> list[TrackedBox]:
+        """End the track: its pending frames are decided face-less and returned (call at the end of a video).
+
+        The frame count goes on, so a later :meth:`update` continues the numbering.
+        """
+        decided = [TrackedBox(i, None, False) for i in self._pending]
+        self._box, self._pending = None, []
+        return decided
+
+    def _match(self, detections: Sequence[FaceBox]) -> FaceBox | None:
+        prev = self._box
+        assert prev is not None
+        reach = self.max_centre_shift * max(prev.w, prev.h)
+        best, best_key = None, None
+        for det in detections:
+            iou = box_iou(prev, det)
+            dist = math.hypot(det.cx - prev.cx, det.cy - prev.cy)
+            if iou < self.min_iou and dist > reach:
+                continue
+            key = (iou, -dist)
+            if best_key is None or key > best_key:
+                best, best_key = det, key
+        return best
+
+
+def _lerp(a: FaceBox, b: FaceBox, t: float) -> FaceBox:
+    return FaceBox(a.x + (b.x - a.x) * t, a.y + (b.y - a.y) * t, a.w + (b.w - a.w) * t, a.h + (b.h - a.h) * t,
+                   min(a.score, b.score))
 
 
 @dataclass
@@ -39,12 +175,14 @@ class FaceFrame:
         detected: True when the detector found the face in this frame; False for a bridged frame (box
             interpolated across a short dropout) or a face-less one.
         crop: square BGR uint8 crop (S, S, 3) around ``box`` (S = ``crop_size`` if given), or None with no face.
+        new_track: True when a new track starts at this frame (its face need not be the previous frames' one).
     """
 
     index: int
     box: FaceBox | None
     detected: bool
     crop: np.ndarray | None
+    new_track: bool = False
 
 
 @dataclass
@@ -76,7 +214,7 @@ class FaceTrack:
     margin: float = 0.2
 
     @property
-    def face_ratio(self) -> float:
+    def face_fraction(self) -> float:
         """Fraction of frames with a face, in [0, 1]."""
         return float(self.face_found.mean()) if self.num_frames else 0.0
 
@@ -91,15 +229,15 @@ class FaceTrack:
         sampled over the whole video (e.g. :func:`edgefer.sampling.dfew_test_indices`) is always complete.
 
         Raises:
-            ValueError: the track was read without ``crop_size`` (crops of different sizes cannot be stacked),
-                or an index is outside [0, num_frames).
+            ArgumentError (a ValueError): the track was read without ``crop_size`` (crops of different sizes
+                cannot be stacked), or an index is outside [0, num_frames).
             NoFaceError: the track has no face at all.
         """
         if self.crop_size is None:
-            raise ValueError("crops have native, varying sizes; read the track with crop_size=... to stack a clip")
+            raise ArgumentError("crops have native, varying sizes; read the track with crop_size=... to stack a clip")
         idx = np.asarray(indices, dtype=np.int64).reshape(-1)
         if idx.size and (idx.min() < 0 or idx.max() >= self.num_frames):
-            raise ValueError(f"frame indices must be in [0, {self.num_frames}), got {idx.min()}..{idx.max()}")
+            raise ArgumentError(f"frame indices must be in [0, {self.num_frames}), got {idx.min()}..{idx.max()}")
         found = self.face_indices()
         if found.size == 0:
             raise NoFaceError(f"no face in any frame of {self.source}")
@@ -121,65 +259,49 @@ def _resize(crop: np.ndarray, size: int | None) -> np.ndarray:
     return cv2.resize(crop, (size, size), interpolation=interp)
 
 
-def _lerp(a: FaceBox, b: FaceBox, t: float) -> FaceBox:
-    return FaceBox(a.x + (b.x - a.x) * t, a.y + (b.y - a.y) * t, a.w + (b.w - a.w) * t, a.h + (b.h - a.h) * t,
-                   min(a.score, b.score))
-
-
-def _check_options(margin: float, crop_size: int | None, max_frames: int | None, pad: str) -> None:
+def _check_options(margin: float, crop_size: int | None, max_frames: int | None, pad: str, tracker) -> None:
     if not (isinstance(margin, (int, float)) and margin >= 0):
-        raise ValueError(f"margin must be a fraction >= 0, got {margin!r}")
+        raise ArgumentError(f"margin must be a fraction >= 0, got {margin!r}")
     if pad not in PAD_MODES:
-        raise ValueError(f"pad must be one of {PAD_MODES}, got {pad!r}")
+        raise ArgumentError(f"pad must be one of {PAD_MODES}, got {pad!r}")
     for name, value in (("crop_size", crop_size), ("max_frames", max_frames)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
-            raise ValueError(f"{name} must be a positive int or None, got {value!r}")
+            raise ArgumentError(f"{name} must be a positive int or None, got {value!r}")
+    if tracker is not None and not isinstance(tracker, FaceTracker):
+        raise TypeError(f"tracker must be a FaceTracker or None, got {type(tracker).__name__}")
 
 
 def iter_face_track(source: str | os.PathLike[str] | int | VideoReader, detector: FaceDetector | None = None,
                     margin: float = 0.2, crop_size: int | None = None, max_frames: int | None = None, *,
-                    max_gap: int = 12, pad: str = "constant") -> Iterator[FaceFrame]:
-    """Yield a :class:`FaceFrame` per frame of ``source``, in order, each at most ``max_gap`` frames late.
+                    tracker: FaceTracker | None = None, pad: str = "constant") -> Iterator[FaceFrame]:
+    """Yield a :class:`FaceFrame` per frame of ``source``, in order, each at most ``tracker.max_gap`` frames late.
 
     Arguments as for :func:`read_face_track`. Raises VideoError on opening (see
-    :class:`~edgefer.video.reader.VideoReader`); never NoFaceError (face-less frames have ``box=None``).
+    :class:`~edgefer.video.reader.VideoReader`), ArgumentError / TypeError for bad options; never NoFaceError
+    (face-less frames have ``box=None``).
     """
-    _check_options(margin, crop_size, max_frames, pad)
+    _check_options(margin, crop_size, max_frames, pad, tracker)
     detector = HaarFaceDetector() if detector is None else detector
-    tracker = FaceTracker(max_gap=max_gap)
+    tracker = FaceTracker() if tracker is None else tracker
+    tracker.reset()
     near = detector.detect_near if isinstance(detector, RegionFaceDetector) else None
     reader = source if isinstance(source, VideoReader) else VideoReader(source)
-    held: list[tuple[int, np.ndarray]] = []  # frames bridged by the online tracker, not yet confirmed
-    last_detected: FaceBox | None = None
+    held: dict[int, np.ndarray] = {}  # frames read whose box the tracker has not decided yet
 
-    def make(index: int, frame: np.ndarray, box: FaceBox, detected: bool) -> FaceFrame:
-        return FaceFrame(index, box, detected, _resize(crop_face(frame, box, margin, pad), crop_size))
+    def frames(decided: Iterable[TrackedBox]) -> Iterator[FaceFrame]:
+        for step in decided:
+            frame = held.pop(step.index)
+            crop = None if step.box is None else _resize(crop_face(frame, step.box, margin, pad), crop_size)
+            yield FaceFrame(step.index, step.box, step.detected, crop, step.new_track)
 
     try:
         for index, frame in enumerate(itertools.islice(reader, max_frames)):
+            held[index] = frame
             boxes: list[FaceBox] = []
             if near is not None and tracker.box is not None:
                 boxes = near(frame, tracker.box)  # search near the tracked face first: much faster
-            update = tracker.update(boxes or detector.detect(frame))
-            if update.box is not None and not update.detected:
-                held.append((index, frame))
-                continue
-            if update.detected and not update.new_track and held and last_detected is not None:
-                gap = len(held) + 1
-                for k, (i, f) in enumerate(held, start=1):
-                    yield make(i, f, _lerp(last_detected, update.box, k / gap), False)
-            else:
-                for i, _ in held:
-                    yield FaceFrame(i, None, False, None)
-            held = []
-            if update.box is None:
-                last_detected = None
-                yield FaceFrame(index, None, False, None)
-            else:
-                last_detected = update.box
-                yield make(index, frame, update.box, True)
-        for i, _ in held:
-            yield FaceFrame(i, None, False, None)
+            yield from frames(tracker.update(boxes or detector.detect(frame)))
+        yield from frames(tracker.finish())
     finally:
         if not isinstance(source, VideoReader):
             reader.close()
@@ -187,7 +309,7 @@ def iter_face_track(source: str | os.PathLike[str] | int | VideoReader, detector
 
 def read_face_track(path_or_capture: str | os.PathLike[str] | int | VideoReader, detector: FaceDetector | None = None,
                     margin: float = 0.2, crop_size: int | None = None, max_frames: int | None = None, *,
-                    max_gap: int = 12, pad: str = "constant") -> FaceTrack:
+                    tracker: FaceTracker | None = None, pad: str = "constant") -> FaceTrack:
     """Read a video and follow one face through it: per-frame boxes and square face crops.
 
     Args:
@@ -198,7 +320,9 @@ def read_face_track(path_or_capture: str | os.PathLike[str] | int | VideoReader,
         crop_size: resize every crop to ``crop_size`` x ``crop_size`` pixels as it is read (e.g. 112; keeps memory
             at N * S * S * 3 bytes); None keeps native-size crops.
         max_frames: stop after this many frames (needed for a camera); None = the whole video.
-        max_gap: the longest detection dropout (frames) bridged by interpolating the box.
+        tracker: the :class:`FaceTracker` with its parameters (``max_gap``, ``min_iou``, ``max_centre_shift``,
+            ``smoothing``); None = ``FaceTracker()``. It is reset first and holds this video's state while the
+            call runs, so give each concurrent call its own.
         pad: how :func:`~edgefer.video.faces.crop_face` fills a crop beyond the frame border: ``"constant"``
             (zeros, black) or ``"edge"`` (repeat the border pixels).
 
@@ -209,12 +333,13 @@ def read_face_track(path_or_capture: str | os.PathLike[str] | int | VideoReader,
     Raises:
         VideoError: the file is missing, not a video, or has no decodable frame; the camera cannot be opened.
         NoFaceError: no face in any frame read; the message names the video.
-        ValueError: a bad ``margin``, ``crop_size``, ``max_frames`` or ``pad``.
+        ArgumentError (a ValueError): a bad ``margin``, ``crop_size``, ``max_frames`` or ``pad``.
+        TypeError: ``tracker`` is not a FaceTracker.
     """
-    _check_options(margin, crop_size, max_frames, pad)
+    _check_options(margin, crop_size, max_frames, pad, tracker)
     reader = path_or_capture if isinstance(path_or_capture, VideoReader) else VideoReader(path_or_capture)
     try:
-        frames = list(iter_face_track(reader, detector, margin, crop_size, max_frames, max_gap=max_gap, pad=pad))
+        frames = list(iter_face_track(reader, detector, margin, crop_size, max_frames, tracker=tracker, pad=pad))
     finally:
         if not isinstance(path_or_capture, VideoReader):
             reader.close()
