@@ -99,6 +99,14 @@ def _track(video: str | Path, metadata: ModelMetadata, detector=None, max_frames
                            max_frames=max_frames)
 
 
+def _reported_frame_count(video: str | Path) -> int:
+    """The frame count the video's container states (0 when it states none): a cheap early check, not the truth."""
+    from .video.reader import VideoReader
+
+    with VideoReader(video) as reader:
+        return reader.reported_frame_count
+
+
 def predict_video(model: LoadedModel, video: str | Path, *, stride: int | None = None, window: int | None = None,
                   detector=None, min_face_fraction: float = 0.5) -> VideoPrediction:
     """Run ``model`` over ``video`` window by window.
@@ -136,6 +144,8 @@ def predict_video(model: LoadedModel, video: str | Path, *, stride: int | None =
     size, step = check_windows(size, size if stride is None else stride)
     if not (isinstance(min_face_fraction, (int, float)) and 0.0 <= min_face_fraction <= 1.0):
         raise ArgumentError(f"min_face_fraction must be a fraction in [0, 1], got {min_face_fraction!r}")
+    if window is not None and (claimed := _reported_frame_count(video)):
+        check_fits_video("window", size, claimed)  # before any frame is decoded; the real count is checked after
     track = _track(video, m, detector)
     fps = float(track.fps)
     found = np.asarray(track.face_found, dtype=bool)

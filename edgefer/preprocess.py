@@ -2,13 +2,14 @@
 
 Everything here follows the model's :class:`edgefer.metadata.ModelMetadata`, never constants: the frame size,
 the colour order, the scaling ``(pixel / 255 - mean) / std``, the clip length and the sampling protocol.
+OpenCV is imported when a frame is first prepared, not with this module: ``import edgefer`` (and the kernels,
+the export and the benchmarks under it) then works on a machine without OpenCV, such as a GPU build box.
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
-import cv2
 import numpy as np
 
 from .errors import ClipError
@@ -82,6 +83,8 @@ def sample_indices(num_frames: int, metadata: ModelMetadata) -> np.ndarray:
 
 def prepare_frame(frame: np.ndarray, metadata: ModelMetadata) -> np.ndarray:
     """One BGR uint8 frame -> (C, H, W) float32: resized, colour-converted and scaled per the metadata."""
+    import cv2
+
     h, w = metadata.frame_size
     shrink = frame.shape[0] > h or frame.shape[1] > w
     image = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)

@@ -79,6 +79,13 @@ class _FaceEverywhere:
         return [FaceBox(40, 30, 60, 60)]
 
 
+class _NeverCalled:
+    """A FaceDetector that fails the test if the pipeline ever asks it for faces."""
+
+    def detect(self, frame_bgr):
+        raise AssertionError("a frame was tracked before the arguments were checked")
+
+
 def _short_video(path, frames):
     import cv2
     import numpy as np
@@ -113,7 +120,7 @@ def test_window_and_stride_rules(msstnet_export, tmp_path):
     video = _short_video(tmp_path / "short.avi", 10)
     detector = _FaceEverywhere()
     with pytest.raises(ArgumentError, match=r"^window 12 is larger than the video \(10 frames\)$"):
-        predict_video(model, video, window=12, detector=detector)
+        predict_video(model, video, window=12, detector=_NeverCalled())  # found before any frame is tracked
     with pytest.raises(ArgumentError, match=r"^stride 12 is larger than the video \(10 frames\)$"):
         predict_video(model, video, stride=12, detector=detector)
     # the default window (16 frames) on a 10-frame video: one window over all of it, sampled by the DFEW protocol

@@ -54,3 +54,21 @@ def test_load_of_a_custom_ops_export_predicts_as_the_standard_export(exports):
         np.testing.assert_allclose(g.logits, w.logits, atol=1e-4, rtol=0)
         np.testing.assert_allclose(g.probabilities, w.probabilities, atol=1e-5, rtol=0)
         assert g.label == w.label
+
+
+def test_info_reads_a_custom_ops_export_without_its_op_library(exports, tmp_path):
+    # `edgefer info` reads the metadata from the file itself: no session, so no custom-op library is needed
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, EDGEFER_ORTOPS_LIBRARY=str(tmp_path / "missing.so"))
+    args = [sys.executable, "-m", "edgefer"]
+    info = subprocess.run([*args, "info", str(exports[True]), "--json"], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert info.returncode == 0, info.stderr
+    assert '"custom_ops": "[\\"edgefer\\"]"' in info.stdout
+    # while loading it for inference does need the library, and says so in one line
+    code = f"import edgefer; edgefer.load({str(exports[True])!r})"
+    load = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert load.returncode != 0 and "EDGEFER_ORTOPS_LIBRARY" in load.stderr

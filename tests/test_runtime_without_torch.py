@@ -69,3 +69,17 @@ def test_video_pipelines_and_the_metadata_reader_without_torch(msstnet_export):
     """)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "OK"
+
+
+def test_import_edgefer_and_its_kernels_without_opencv():
+    # a GPU build box may have torch and triton but no OpenCV: the package, its kernels and benchmarks still
+    # import, and OpenCV is needed only once a frame is prepared
+    block_cv2 = BLOCK_TORCH.replace('name == "torch" or name.startswith("torch.")', 'name == "cv2"')
+    proc = subprocess.run([sys.executable, "-c", block_cv2 + textwrap.dedent("""
+        import edgefer, edgefer.runtime, edgefer.pipeline, edgefer.ops, edgefer.metadata
+        try:
+            import cv2
+        except ModuleNotFoundError:
+            print("ok")
+    """)], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr

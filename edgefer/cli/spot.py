@@ -21,19 +21,16 @@ def register(subparsers) -> None:
                    help="merge runs of one class at most this many frames apart (>= 0)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--json", metavar="OUT", help="also write the intervals and frame-wise scores to this JSON file")
-    p.set_defaults(func=run, parser=p)
+    p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from .. import load
-    from ..spotting.video import check_spotting_model, spot_video
+    from ..spotting.video import spot_video
 
     if args.json:
         check_output_path(args.json, "--json output")  # before the run: a run is never lost to a bad path
     model = load(args.model, device=args.device)
-    window, _ = check_spotting_model(model)
-    if args.stride is not None and not 1 <= args.stride <= window:
-        args.parser.error(f"--stride must be in 1..{window} (the model's window K), got {args.stride}")
     result = spot_video(model, args.video, stride=args.stride, gap=args.gap)
     print(f"{result.path}: {result.num_frames} frames at {result.fps:.2f} fps, face in {100 * result.face_fraction:.1f}% "
           f"of frames; model {result.model} on {model.backend}, {result.num_windows} windows of {result.window} "
