@@ -4,6 +4,7 @@ import json
 
 import pytest
 from cli_support import assert_one_line_error, run_cli
+from video_support import FaceEverywhere, NeverCalled, short_video
 
 
 @pytest.mark.slow
@@ -70,33 +71,6 @@ def test_model_without_metadata(msstnet_export, sample_video, tmp_path):
                            "no edgefer metadata")
 
 
-class _FaceEverywhere:
-    """A FaceDetector that finds the same face in every frame (synthetic videos have none to find)."""
-
-    def detect(self, frame_bgr):
-        from edgefer.video import FaceBox
-
-        return [FaceBox(40, 30, 60, 60)]
-
-
-class _NeverCalled:
-    """A FaceDetector that fails the test if the pipeline ever asks it for faces."""
-
-    def detect(self, frame_bgr):
-        raise AssertionError("a frame was tracked before the arguments were checked")
-
-
-def _short_video(path, frames):
-    import cv2
-    import numpy as np
-
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (160, 120))
-    for i in range(frames):
-        writer.write(np.full((120, 160, 3), 3 * i % 255, np.uint8))
-    writer.release()
-    return path
-
-
 def test_window_and_stride_rules(msstnet_export, tmp_path):
     import warnings
 
@@ -117,10 +91,10 @@ def test_window_and_stride_rules(msstnet_export, tmp_path):
             predict_video(model, missing, **kwargs)
     with pytest.raises(TypeError, match="window must be an int"):
         predict_video(model, missing, window=8.0)
-    video = _short_video(tmp_path / "short.avi", 10)
-    detector = _FaceEverywhere()
+    video = short_video(tmp_path / "short.avi", 10)
+    detector = FaceEverywhere()
     with pytest.raises(ArgumentError, match=r"^window 12 is larger than the video \(10 frames\)$"):
-        predict_video(model, video, window=12, detector=_NeverCalled())  # found before any frame is tracked
+        predict_video(model, video, window=12, detector=NeverCalled())  # found before any frame is tracked
     with pytest.raises(ArgumentError, match=r"^stride 12 is larger than the video \(10 frames\)$"):
         predict_video(model, video, stride=12, detector=detector)
     # the default window (16 frames) on a 10-frame video: one window over all of it, sampled by the DFEW protocol

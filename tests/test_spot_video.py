@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 from cli_support import assert_one_line_error, run_cli
+from video_support import FaceEverywhere, short_video
 
 ROW = re.compile(r"^\s*(\d+)-(\d+)\s+([\d.]+)-([\d.]+)\s+(macro|micro)\s+([\d.]+)\s*$")
 
@@ -155,23 +156,6 @@ def test_a_spotting_graph_labelled_dfer_is_refused_at_load(fesnet_onnx, sample_v
                           ", 3) in the graph, but its metadata (task 'dfer', 3 labels) needs (batch, labels=3)")
 
 
-class _FaceEverywhere:
-    """A FaceDetector that finds the same face in every frame (synthetic videos have none to find)."""
-
-    def detect(self, frame_bgr):
-        from edgefer.video import FaceBox
-
-        return [FaceBox(40, 30, 60, 60)]
-
-
-def _short_video(path, frames):
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (160, 120))
-    for i in range(frames):
-        writer.write(np.full((120, 160, 3), 3 * i % 255, np.uint8))
-    writer.release()
-    return path
-
-
 def test_spot_video_argument_rules(fesnet_onnx, tmp_path):
     import warnings
 
@@ -189,11 +173,11 @@ def test_spot_video_argument_rules(fesnet_onnx, tmp_path):
         spot_video(model, missing, stride=65)
     with pytest.raises(ArgumentError, match="gap must be >= 0"):
         spot_video(model, missing, gap=-1)
-    video = _short_video(tmp_path / "short.avi", 40)
+    video = short_video(tmp_path / "short.avi", 40)
     with pytest.raises(ArgumentError, match=r"^stride 50 is larger than the video \(40 frames\)$"):
-        spot_video(model, video, stride=50, detector=_FaceEverywhere())
+        spot_video(model, video, stride=50, detector=FaceEverywhere())
     # the default stride (K / 2 = 32) on a video shorter than K: one padded window
-    result = spot_video(model, video, detector=_FaceEverywhere())
+    result = spot_video(model, video, detector=FaceEverywhere())
     assert (result.num_windows, result.stride, result.num_frames) == (1, 32, 40)
     assert result.probabilities.shape == (40, 3) and np.allclose(result.probabilities.sum(axis=1), 1)
 
