@@ -247,10 +247,10 @@ def bad_input_results() -> dict:
 
 
 @pytest.mark.parametrize("case,needle", [
-    ("rank3", "qkv must be (B, T, N, 3*D)"),
+    ("rank3", "qkv must be 4-D (B, T, N, 3*D), got shape (2, 3, 12)"),
     ("heads", "not a multiple of 3 * num_heads"),
     ("no_heads_attr", "num_heads"),
-    ("zero_heads", "num_heads must be >= 1"),
+    ("zero_heads", "attribute num_heads must be >= 1, got 0"),
     ("weight_channels", "weight must be (D, 3, P, P)"),
     ("weight_not_square", "weight must be (D, 3, P, P)"),
     ("patch_too_small", "does not cut a 8x8 map into a 4x4 grid"),
@@ -258,8 +258,8 @@ def bad_input_results() -> dict:
     ("pos_s", "pos_s must be (16, 6)"),
     ("bias", "bias must be (6,)"),
     ("residual", "residual must be (2, 2, 16, 6)"),
-    ("feat_rank", "feat must be (B*T, C, H, W)"),
-    ("grid_zero", "grid must be >= 1"),
+    ("feat_rank", "feat must be 4-D (B*T, C, H, W), got shape (4, 3, 8)"),
+    ("grid_zero", "attribute grid must be >= 1, got 0"),
     ("const_weight_channels", "weight must be (D, 3, P, P)"),
     ("const_weight_rank", "weight must be (D, 3, P, P)"),
 ])

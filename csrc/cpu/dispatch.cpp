@@ -4,9 +4,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <string>
-#include <vector>
 
+#include "edgefer/checked_int.h"
 #include "edgefer/kernels.h"
 #include "isa.h"
 #include "thread_pool.h"
@@ -68,7 +69,19 @@ std::atomic<const IsaKernels*>& active_slot() {
   return slot;
 }
 
-// A per-thread, 64-byte aligned, growing buffer (kernels run on the pool's threads and the caller's).
+float* align64(float* p) { return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t(63)); }
+
+// floats + kAlignSlack floats, or std::bad_alloc. Asks for them without throwing and throws itself: under
+// AddressSanitizer a throwing new that fails aborts the process instead.
+std::unique_ptr<float[]> allocate_floats(int64_t floats) {
+  std::unique_ptr<float[]> mem(new (std::nothrow) float[floats + kAlignSlack]);
+  if (mem == nullptr) throw std::bad_alloc();
+  return mem;
+}
+
+// A per-thread, 64-byte aligned, growing buffer (kernels run on the pool's threads and the caller's). floats
+// comes from one of the scratch-size functions of isa.h, checked (>= 0) by edgefer/checks.h. Throws
+// std::bad_alloc when it cannot grow.
 float* thread_scratch(int slot, int64_t floats) {
   struct Buf {
     std::unique_ptr<float[]> mem;
@@ -77,11 +90,12 @@ float* thread_scratch(int slot, int64_t floats) {
   thread_local Buf bufs[2];
   Buf& b = bufs[slot];
   if (b.cap < floats) {
-    b.mem.reset(new float[floats + 16]);
+    b.mem.reset();  // the old buffer goes first: growing needs no room for both
+    b.cap = 0;
+    b.mem = allocate_floats(floats);
     b.cap = floats;
   }
-  auto addr = reinterpret_cast<uintptr_t>(b.mem.get());
-  return reinterpret_cast<float*>((addr + 63) & ~uintptr_t(63));
+  return align64(b.mem.get());
 }
 
 }  // namespace
@@ -115,14 +129,14 @@ const char* cpu_isas_supported() {
 
 void temporal_attention_cpu(const float* qkv, int64_t B, int64_t T, int64_t N, int64_t H, int64_t Dh, int64_t sB,
                             int64_t sT, int64_t sN, float scale, float* out, const ParallelFor* parallel) {
-  const int64_t nseq = B * N * H;
-  if (nseq <= 0 || T <= 0 || Dh <= 0) return;
-  const cpu::IsaKernels& isa = cpu::active_kernels();
+  if (B <= 0 || T <= 0 || N <= 0 || H <= 0 || Dh <= 0) return;  // nothing to write
+  const int64_t nseq = B * N * H;  // <= the output's size, which the checks bound
+  const cpu::IsaKernels& isa = cpu::active_kernels();  // read once: set_cpu_isa may run concurrently
   const int64_t scratch = cpu::attention_scratch_floats(T, Dh);
   // about 8 tasks per thread for balance, each at least ~64k multiply-adds
-  const int64_t work_per_seq = 2 * T * T * Dh + 1;
+  const CheckedInt work_per_seq = CheckedInt(2) * T * T * Dh + 1;
   int64_t chunk = nseq / (int64_t(cpu::runner_threads(parallel)) * 8);
-  const int64_t min_chunk = (65536 + work_per_seq - 1) / work_per_seq;
+  const int64_t min_chunk = work_per_seq.ok() ? 65535 / work_per_seq.value() + 1 : 1;
   if (chunk < min_chunk) chunk = min_chunk;
   if (chunk < 1) chunk = 1;
   const int64_t ntasks = (nseq + chunk - 1) / chunk;
@@ -136,16 +150,14 @@ void temporal_attention_cpu(const float* qkv, int64_t B, int64_t T, int64_t N, i
 // ---- packed embedding weights -----------------------------------------------------------------------------------
 
 struct EmbeddingWeightPack::Impl {
-  const cpu::IsaKernels* isa;
+  const cpu::IsaKernels* isa;  // the instruction set whose panel layout data has
   int64_t D, K;
   std::unique_ptr<float[]> mem;
-  float* data;  // 64-byte aligned into mem: npanels * K * nr floats
+  float* data;  // 64-byte aligned into mem: packed_weight_floats(isa->nr, D, K) floats
 };
 
 namespace cpu {
 namespace {
-
-int64_t packed_floats(const IsaKernels& isa, int64_t D, int64_t K) { return (D + isa.nr - 1) / isa.nr * K * isa.nr; }
 
 // Packs weight (D, K) into packed for isa, its panels split over the runner's threads.
 void pack_all(const IsaKernels& isa, const float* weight, int64_t D, int64_t K, float* packed,
@@ -164,22 +176,21 @@ void pack_all(const IsaKernels& isa, const float* weight, int64_t D, int64_t K, 
 
 EmbeddingWeightPack::EmbeddingWeightPack(const float* weight, int64_t D, int64_t C, int64_t P,
                                          const ParallelFor* parallel)
-    : impl_(new Impl()) {
+    : impl_(nullptr) {
+  auto impl = std::make_unique<Impl>();
   const cpu::IsaKernels& isa = cpu::active_kernels();
-  impl_->isa = &isa;
-  impl_->D = D;
-  impl_->K = C * P * P;
-  const int64_t n = cpu::packed_floats(isa, D, impl_->K);
-  impl_->mem.reset(new float[n + 16]);
-  impl_->data = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(impl_->mem.get()) + 63) & ~uintptr_t(63));
-  if (n > 0) cpu::pack_all(isa, weight, D, impl_->K, impl_->data, parallel);
+  impl->isa = &isa;
+  impl->D = D;
+  impl->K = C * P * P;
+  const int64_t n = cpu::packed_weight_floats(isa.nr, D, impl->K);
+  if (n < 0) throw std::bad_alloc();
+  impl->mem = cpu::allocate_floats(n);
+  impl->data = cpu::align64(impl->mem.get());
+  if (n > 0) cpu::pack_all(isa, weight, D, impl->K, impl->data, parallel);
+  impl_ = impl.release();
 }
 
 EmbeddingWeightPack::~EmbeddingWeightPack() { delete impl_; }
-
-bool EmbeddingWeightPack::usable_for(int64_t D, int64_t C, int64_t P) const {
-  return impl_->isa == &cpu::active_kernels() && impl_->D == D && impl_->K == C * P * P;
-}
 
 // ---- multi-scale embedding --------------------------------------------------------------------------------------
 
@@ -188,17 +199,18 @@ void multiscale_embedding_cpu_strided(const float* feat, const int64_t feat_stri
                                       const float* residual, const int64_t res_strides[4], int64_t B, int64_t T,
                                       int64_t C, int64_t Hin, int64_t Win, int64_t D, int64_t P, int64_t G,
                                       float* out, const EmbeddingWeightPack* packed, const ParallelFor* parallel) {
-  const int64_t M = B * T * G * G;
+  if (B <= 0 || T <= 0 || G <= 0 || D <= 0) return;  // nothing to write
+  const int64_t M = B * T * G * G;  // <= the output's size, which the checks bound
   const int64_t K = C * P * P;
-  if (M <= 0 || D <= 0) return;
+  // Read once: set_cpu_isa may run concurrently, and the packing and the tiles must share one panel layout.
   const cpu::IsaKernels& isa = cpu::active_kernels();
   const int64_t nr = isa.nr, mr = isa.mr;
   const int64_t npanels = (D + nr - 1) / nr;
   const float* packed_weight;
-  if (packed != nullptr && packed->usable_for(D, C, P)) {
+  if (packed != nullptr && packed->impl()->isa == &isa && packed->impl()->D == D && packed->impl()->K == K) {
     packed_weight = packed->impl()->data;
   } else {  // packed for this call only, in the calling thread's buffer
-    float* buf = cpu::thread_scratch(1, cpu::packed_floats(isa, D, K));
+    float* buf = cpu::thread_scratch(1, cpu::packed_weight_floats(nr, D, K));
     cpu::pack_all(isa, weight, D, K, buf, parallel);
     packed_weight = buf;
   }
@@ -215,7 +227,7 @@ void multiscale_embedding_cpu_strided(const float* feat, const int64_t feat_stri
   a.out = out;
   // Tiles of mb rows x all D columns, so that each tile's patches are gathered (im2col) once. Only when that
   // leaves fewer than two tiles per thread are the columns split too (each column block regathers its rows).
-  const int64_t mb = mr * 8;
+  const int64_t mb = mr * cpu::kTileMicroTiles;
   const int64_t mtiles = (M + mb - 1) / mb;
   const int64_t want = 2 * int64_t(cpu::runner_threads(parallel));
   int64_t ptiles = mtiles >= want ? 1 : (want + mtiles - 1) / mtiles;
@@ -226,7 +238,7 @@ void multiscale_embedding_cpu_strided(const float* feat, const int64_t feat_stri
     const int64_t mt = task / ptiles, pt = task % ptiles;
     const int64_t m0 = mt * mb, m1 = m0 + mb < M ? m0 + mb : M;
     const int64_t p0 = pt * pb, p1 = p0 + pb < npanels ? p0 + pb : npanels;
-    isa.embedding_tile(a, m0, m1, p0, p1, cpu::thread_scratch(0, mb * K));
+    isa.embedding_tile(a, m0, m1, p0, p1, cpu::thread_scratch(0, cpu::embedding_tile_floats(mr, K)));
   });
 }
 
@@ -234,6 +246,7 @@ void multiscale_embedding_cpu(const float* feat, const float* weight, const floa
                               const float* pos_s, const float* residual, int64_t B, int64_t T, int64_t C,
                               int64_t Hin, int64_t Win, int64_t D, int64_t P, int64_t G, float* out,
                               const EmbeddingWeightPack* packed, const ParallelFor* parallel) {
+  if (B <= 0 || T <= 0 || G <= 0 || D <= 0) return;  // nothing to write; below, the strides fit the tensors
   const int64_t fs[4] = {C * Hin * Win, Hin * Win, Win, 1};
   const int64_t rs[4] = {T * G * G * D, G * G * D, D, 1};
   multiscale_embedding_cpu_strided(feat, fs, weight, bias, pos_t, pos_s, residual, rs, B, T, C, Hin, Win, D, P, G,

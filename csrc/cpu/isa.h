@@ -4,6 +4,8 @@
 #pragma once
 #include <cstdint>
 
+#include "edgefer/checked_int.h"
+
 namespace edgefer {
 namespace cpu {
 
@@ -47,11 +49,36 @@ struct IsaKernels {
   EmbeddingTileFn embedding_tile;
 };
 
-// Floats of scratch attention_range needs (an upper bound valid for every instruction set).
+// Bounds over every instruction set's micro-tile, for the checks (edgefer/checks.h), made before a call picks its
+// set: each set's mr <= kMaxMr, and its nr divides kMaxNr (static_assert in kernels_impl.inc).
+constexpr int kMaxMr = 8;
+constexpr int kMaxNr = 32;
+// Micro-tiles of mr rows in one task of the embedding GEMM.
+constexpr int64_t kTileMicroTiles = 8;
+// Floats thread_scratch and the weight pack allocate beyond the size asked for, to align to 64 bytes.
+constexpr int64_t kAlignSlack = 16;
+
+// A scratch size in floats, or -1 when the allocation (with its slack) cannot count its bytes in int64.
+inline int64_t scratch_floats(CheckedInt floats) {
+  return ((floats + kAlignSlack) * int64_t(sizeof(float))).ok() ? floats.value() : -1;
+}
+
+// Floats of scratch attention_range needs (an upper bound valid for every instruction set), or -1.
 inline int64_t attention_scratch_floats(int64_t T, int64_t Dh) {
-  const int64_t tp = (T + 15) / 16 * 16;    // T rounded up to the widest vector
-  const int64_t tr = (T + 3) / 4 * 4;       // rows rounded up to the row block
-  return Dh * tp + tr * tp + tr + 64;
+  const CheckedInt tp = round_up(T, 16);  // T rounded up to the widest vector
+  const CheckedInt tr = round_up(T, 4);   // rows rounded up to the row block
+  return scratch_floats(CheckedInt(Dh) * tp + tr * tp + tr + 64);
+}
+
+// Floats of scratch one embedding_tile task needs with micro-tiles of mr rows (kTileMicroTiles * mr patch rows
+// of K = C*P*P), or -1.
+inline int64_t embedding_tile_floats(int64_t mr, int64_t K) {
+  return scratch_floats(CheckedInt(kTileMicroTiles) * mr * K);
+}
+
+// Floats of a weight (D, K) packed into panels of nr columns, or -1.
+inline int64_t packed_weight_floats(int64_t nr, int64_t D, int64_t K) {
+  return scratch_floats(round_up(D, nr) * K);
 }
 
 const IsaKernels& generic_kernels();

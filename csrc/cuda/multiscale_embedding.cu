@@ -7,6 +7,7 @@
 // per step, 256 threads, 4 x 4 outputs per thread, fp32 accumulation. The epilogue adds bias, pos_t[t],
 // pos_s[n] and the residual and writes (B, T, G*G, D) contiguous, i.e. row m of the GEMM is token (bt, n).
 #include "cuda_common.cuh"
+#include "edgefer/checked_int.h"
 
 namespace edgefer {
 namespace cuda {
@@ -156,13 +157,13 @@ int32_t multiscale_embedding_cuda(const void* feat, const int64_t feat_strides[4
                                   void* stream) {
   if (dtype != kFloat32 && dtype != kFloat16) return kBadDType;
   if (B <= 0 || T <= 0 || G <= 0 || D <= 0) return kOk;  // nothing to write
-  const int64_t K = C * P * P;
-  if (K > INT32_MAX - kBK || D > INT32_MAX || T > INT32_MAX || C > INT32_MAX || Hin > INT32_MAX ||
-      Win > INT32_MAX || G * P > INT32_MAX || G * G > INT32_MAX)
+  const CheckedInt K = CheckedInt(C) * P * P, GP = CheckedInt(G) * P, GG = CheckedInt(G) * G, M = GG * B * T;
+  if (!K.ok() || !GP.ok() || !M.ok() || K.value() > INT32_MAX - kBK || D > INT32_MAX || T > INT32_MAX ||
+      C > INT32_MAX || Hin > INT32_MAX || Win > INT32_MAX || GP.value() > INT32_MAX || GG.value() > INT32_MAX)
     return kTooLarge;
   const bool has_res = residual != nullptr && res_strides != nullptr;
-  EmbedShape s{B * T * G * G,
-               static_cast<int>(K),
+  EmbedShape s{M.value(),
+               static_cast<int>(K.value()),
                static_cast<int>(D),
                static_cast<int>(T),
                static_cast<int>(C),

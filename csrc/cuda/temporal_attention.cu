@@ -11,6 +11,7 @@
 #include <cmath>
 
 #include "cuda_common.cuh"
+#include "edgefer/checked_int.h"
 
 namespace edgefer {
 namespace cuda {
@@ -196,9 +197,11 @@ int32_t temporal_attention_cuda(const void* qkv, int32_t dtype, int64_t B, int64
                                 void* stream) {
   if (dtype != kFloat32 && dtype != kFloat16) return kBadDType;
   if (B <= 0 || T <= 0 || N <= 0 || H <= 0 || Dh <= 0) return kOk;
-  if (T > INT32_MAX || N > INT32_MAX || H > INT32_MAX || Dh > INT32_MAX) return kTooLarge;
+  const CheckedInt num_seq = CheckedInt(B) * N * H;
+  // num_seq * T: the streaming kernel's rows
+  if (!(num_seq * T).ok() || T > INT32_MAX || N > INT32_MAX || H > INT32_MAX || Dh > INT32_MAX) return kTooLarge;
   AttnShape s{static_cast<int>(T), static_cast<int>(N), static_cast<int>(H), static_cast<int>(Dh), sB, sT, sN,
-              scale, B * N * H};
+              scale, num_seq.value()};
   cudaStream_t st = static_cast<cudaStream_t>(stream);
   return dtype == kFloat32 ? launch<float>(qkv, out, s, st) : launch<__half>(qkv, out, s, st);
 }

@@ -11,8 +11,10 @@
 // intra-op thread pool (KernelContext_ParallelFor), so that the custom ops and ONNX Runtime's built-in ops share
 // one set of threads, sized by SessionOptions.intra_op_num_threads; MultiScaleEmbedding packs a constant weight
 // (an initializer) once, when the session creates the kernel. CUDA kernels for the CUDA execution provider when
-// built with EDGEFER_WITH_CUDA (kernels_cuda.h). Every input is validated before a kernel runs; a bad shape or
-// dtype comes back as an ORT error status naming the input, never a crash.
+// built with EDGEFER_WITH_CUDA (kernels_cuda.h). Attributes are checked when the session creates the kernel, and
+// every input before a kernel runs, by the rules all bindings share (edgefer/checks.h); a bad attribute, shape or
+// dtype comes back as an ORT_INVALID_ARGUMENT status naming it, an allocation failure as an error status, never
+// a crash.
 //
 // Entry point: RegisterCustomOps(OrtSessionOptions*, const OrtApiBase*), what
 // SessionOptions.register_custom_ops_library() calls. Built against the C API version of the headers the build
@@ -21,14 +23,13 @@
 #include <onnxruntime_cxx_api.h>
 #undef ORT_API_MANUAL_INIT
 
-#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <exception>
 #include <memory>
 #include <mutex>
-#include <sstream>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -52,15 +53,12 @@ struct BadInput {
   std::string message;
 };
 
-std::string shape_str(const std::vector<int64_t>& shape) {
-  std::ostringstream s;
-  s << "(";
-  for (size_t i = 0; i < shape.size(); ++i) s << (i ? ", " : "") << shape[i];
-  s << (shape.size() == 1 ? ",)" : ")");
-  return s.str();
-}
-
 [[noreturn]] void bad(const std::string& op, const std::string& what) { throw BadInput{"edgefer::" + op + ": " + what}; }
+
+// A failed shared check becomes BadInput; prefix says what was checked ("attribute " for an attribute).
+void require(const std::string& op, const edgefer::CheckStatus& status, const char* prefix = "") {
+  if (!status.ok) bad(op, prefix + std::string(status.message));
+}
 
 // Runs body and turns whatever it throws into an OrtStatus (nullptr = success).
 template <typename F>
@@ -71,6 +69,8 @@ OrtStatusPtr guarded(const std::string& op, F&& body) {
     return nullptr;
   } catch (const BadInput& e) {
     return api.CreateStatus(ORT_INVALID_ARGUMENT, e.message.c_str());
+  } catch (const std::bad_alloc&) {
+    return api.CreateStatus(ORT_RUNTIME_EXCEPTION, ("edgefer::" + op + ": out of memory (std::bad_alloc)").c_str());
   } catch (const Ort::Exception& e) {
     return api.CreateStatus(e.GetOrtErrorCode(), ("edgefer::" + op + ": " + e.what()).c_str());
   } catch (const std::exception& e) {
@@ -100,6 +100,10 @@ InputView input(Ort::KernelContext& ctx, size_t index, const std::string& op, co
   v.present = true;
   if (v.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) bad(op, std::string(name) + " must be float32");
   return v;
+}
+
+edgefer::TensorArg tensor_arg(const InputView& v) {  // ONNX Runtime's tensors are C-contiguous
+  return {v.shape.data(), nullptr, static_cast<int64_t>(v.shape.size())};
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -146,60 +150,36 @@ edgefer::ParallelFor session_pool(OrtKernelContext* context) {
   return edgefer::ParallelFor{&run_on_session_pool, context, threads};
 }
 
-int64_t numel(const std::vector<int64_t>& shape) {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  return n;
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // TemporalAttention
 
-struct AttentionArgs {
-  int64_t B, T, N, H, Dh, D3;
-  float scale;
-};
-
-AttentionArgs check_attention(const InputView& qkv, int64_t num_heads, float scale_attr) {
-  const std::string op = "TemporalAttention";
-  if (qkv.shape.size() != 4) bad(op, "qkv must be (B, T, N, 3*D), got shape " + shape_str(qkv.shape));
-  for (int64_t d : qkv.shape)
-    if (d < 0) bad(op, "qkv has a negative dimension " + shape_str(qkv.shape));
-  const int64_t D3 = qkv.shape[3];
-  if (num_heads < 1 || D3 % (3 * num_heads) != 0)
-    bad(op, "qkv's last axis (" + std::to_string(D3) + ") is not a multiple of 3 * num_heads (" +
-                std::to_string(3 * num_heads) + ")");
-  const int64_t Dh = D3 / (3 * num_heads);
-  if (!std::isfinite(scale_attr)) bad(op, "attribute scale must be finite");
-  const float scale = scale_attr == 0.f ? (Dh > 0 ? 1.f / std::sqrt(static_cast<float>(Dh)) : 1.f) : scale_attr;
-  return {qkv.shape[0], qkv.shape[1], qkv.shape[2], num_heads, Dh, D3, scale};
-}
-
 struct AttentionKernel {
   int64_t num_heads = 0;
-  float scale = 0.f;
+  float scale = 0.f;  // 0: 1/sqrt(d_h)
   bool on_cuda = false;
 
   OrtStatusPtr ComputeV2(OrtKernelContext* context) {
-    return guarded("TemporalAttention", [&] {
+    const std::string op = "TemporalAttention";
+    return guarded(op, [&] {
       Ort::KernelContext ctx(context);
-      const InputView qkv = input(ctx, 0, "TemporalAttention", "qkv (input 0)");
-      if (!qkv.present) bad("TemporalAttention", "qkv (input 0) is missing");
-      const AttentionArgs a = check_attention(qkv, num_heads, scale);
-      const int64_t D = a.H * a.Dh;
-      Ort::UnownedValue out_value = ctx.GetOutput(0, std::vector<int64_t>{a.B, a.T, a.N, D});
+      const InputView qkv = input(ctx, 0, op, "qkv (input 0)");
+      if (!qkv.present) bad(op, "qkv (input 0) is missing");
+      edgefer::AttentionSizes a;
+      require(op, edgefer::check_temporal_attention(tensor_arg(qkv), num_heads, sizeof(float), &a));
+      Ort::UnownedValue out_value = ctx.GetOutput(0, std::vector<int64_t>{a.B, a.T, a.N, a.D});
       float* out = out_value.GetTensorMutableData<float>();
-      if (numel(qkv.shape) == 0 || D == 0) return;
+      if (a.B == 0 || a.T == 0 || a.N == 0 || a.D == 0) return;
+      const float s = scale != 0.f ? scale : 1.f / std::sqrt(static_cast<float>(a.Dh));
       const float* in = static_cast<const float*>(qkv.data);
-      const int64_t sN = a.D3, sT = a.N * a.D3, sB = a.T * a.N * a.D3;
+      const int64_t sN = 3 * a.D, sT = a.N * sN, sB = a.T * sT;
       if (!on_cuda) {
         const edgefer::ParallelFor pool = session_pool(context);
-        edgefer::temporal_attention_cpu(in, a.B, a.T, a.N, a.H, a.Dh, sB, sT, sN, a.scale, out, &pool);
+        edgefer::temporal_attention_cpu(in, a.B, a.T, a.N, a.H, a.Dh, sB, sT, sN, s, out, &pool);
         return;
       }
 #ifdef EDGEFER_WITH_CUDA
       const int32_t rc = edgefer::cuda::temporal_attention_cuda(in, edgefer::cuda::kFloat32, a.B, a.T, a.N, a.H,
-                                                                 a.Dh, sB, sT, sN, a.scale, out,
+                                                                 a.Dh, sB, sT, sN, s, out,
                                                                  ctx.GetGPUComputeStream());
       if (rc != edgefer::cuda::kOk)
         throw std::runtime_error(std::string("CUDA kernel failed: ") + edgefer::cuda::error_string(rc));
@@ -220,13 +200,14 @@ struct AttentionOp : Ort::CustomOpBase<AttentionOp, AttentionKernel, true> {
         api.ReleaseStatus(st);
         bad("TemporalAttention", "attribute num_heads (int) is required");
       }
-      if (heads < 1) bad("TemporalAttention", "attribute num_heads must be >= 1, got " + std::to_string(heads));
+      require("TemporalAttention", edgefer::check_num_heads(heads), "attribute ");
       float scale = 0.f;
       st = api.KernelInfoGetAttribute_float(info, "scale", &scale);
       if (st != nullptr) {  // absent: default 1/sqrt(d_h)
         api.ReleaseStatus(st);
         scale = 0.f;
       }
+      if (!std::isfinite(scale)) bad("TemporalAttention", "attribute scale must be finite");
       kernel->num_heads = heads;
       kernel->scale = scale;
       kernel->on_cuda = std::strcmp(provider_, "CUDAExecutionProvider") == 0;
@@ -248,41 +229,6 @@ struct AttentionOp : Ort::CustomOpBase<AttentionOp, AttentionKernel, true> {
 // ---------------------------------------------------------------------------------------------------------------
 // MultiScaleEmbedding
 
-struct EmbeddingArgs {
-  int64_t B, T, C, H, W, D, P, G;
-};
-
-EmbeddingArgs check_embedding(const InputView& feat, const InputView& weight, const InputView& bias,
-                              const InputView& pos_t, const InputView& pos_s, const InputView& residual,
-                              int64_t grid) {
-  const std::string op = "MultiScaleEmbedding";
-  for (const InputView* v : {&feat, &weight, &bias, &pos_t, &pos_s, &residual})
-    for (int64_t d : v->shape)
-      if (d < 0) bad(op, "negative dimension in shape " + shape_str(v->shape));
-  if (feat.shape.size() != 4) bad(op, "feat must be (B*T, C, H, W), got shape " + shape_str(feat.shape));
-  const int64_t BT = feat.shape[0], C = feat.shape[1], H = feat.shape[2], W = feat.shape[3];
-  if (weight.shape.size() != 4 || weight.shape[1] != C || weight.shape[2] != weight.shape[3])
-    bad(op, "weight must be (D, " + std::to_string(C) + ", P, P), got shape " + shape_str(weight.shape));
-  const int64_t D = weight.shape[0], P = weight.shape[3];
-  if (grid < 1) bad(op, "attribute grid must be >= 1, got " + std::to_string(grid));
-  if (!(grid * P >= std::max(H, W) && (grid - 1) * P < std::min(H, W)))
-    bad(op, "patch size " + std::to_string(P) + " does not cut a " + std::to_string(H) + "x" + std::to_string(W) +
-                " map into a " + std::to_string(grid) + "x" + std::to_string(grid) + " grid");
-  if (pos_t.shape.size() != 2 || pos_t.shape[1] != D || pos_t.shape[0] < 1 || BT % pos_t.shape[0] != 0)
-    bad(op, "pos_t must be (T, " + std::to_string(D) + ") with T dividing " + std::to_string(BT) + ", got shape " +
-                shape_str(pos_t.shape));
-  if (bias.shape != std::vector<int64_t>{D})
-    bad(op, "bias must be (" + std::to_string(D) + ",), got shape " + shape_str(bias.shape));
-  if (pos_s.shape != std::vector<int64_t>{grid * grid, D})
-    bad(op, "pos_s must be (" + std::to_string(grid * grid) + ", " + std::to_string(D) + "), got shape " +
-                shape_str(pos_s.shape));
-  const int64_t T = pos_t.shape[0];
-  if (residual.present && residual.shape != std::vector<int64_t>{BT / T, T, grid * grid, D})
-    bad(op, "residual must be (" + std::to_string(BT / T) + ", " + std::to_string(T) + ", " +
-                std::to_string(grid * grid) + ", " + std::to_string(D) + "), got shape " + shape_str(residual.shape));
-  return {BT / T, T, C, H, W, D, P, grid};
-}
-
 struct EmbeddingKernel {
   int64_t grid = 4;
   bool on_cuda = false;
@@ -302,10 +248,15 @@ struct EmbeddingKernel {
         in[i] = input(ctx, i, op, names[i]);
         if (i < 5 && !in[i].present) bad(op, std::string(names[i]) + " is missing");
       }
-      const EmbeddingArgs a = check_embedding(in[0], in[1], in[2], in[3], in[4], in[5], grid);
+      const edgefer::TensorArg residual_arg = tensor_arg(in[5]);
+      edgefer::EmbeddingSizes a;
+      require(op, edgefer::check_multiscale_embedding(tensor_arg(in[0]), tensor_arg(in[1]), tensor_arg(in[2]),
+                                                      tensor_arg(in[3]), tensor_arg(in[4]),
+                                                      in[5].present ? &residual_arg : nullptr, grid, sizeof(float),
+                                                      &a));
       Ort::UnownedValue out_value = ctx.GetOutput(0, std::vector<int64_t>{a.B, a.T, a.G * a.G, a.D});
       float* out = out_value.GetTensorMutableData<float>();
-      if (a.B * a.T * a.G * a.G * a.D == 0) return;
+      if (a.B == 0 || a.D == 0) return;  // no output element (T and G are >= 1)
       auto f = [&](int i) { return static_cast<const float*>(in[i].data); };
       const float* residual = in[5].present ? f(5) : nullptr;
       if (!on_cuda) {
@@ -344,7 +295,7 @@ void pack_constant_weight(const OrtApi& api, const OrtKernelInfo* info, Embeddin
   auto shape_info = weight.GetTensorTypeAndShapeInfo();
   const std::vector<int64_t> shape = shape_info.GetShape();
   if (shape_info.GetElementType() != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || shape.size() != 4 ||
-      shape[2] != shape[3] || numel(shape) <= 0)
+      shape[2] != shape[3] || shape_info.GetElementCount() == 0)
     return;
   const void* data = weight.GetTensorRawData();
   const edgefer::ParallelFor serial{&run_serially, nullptr, 1};  // no edgefer pool in this library at all
@@ -365,7 +316,7 @@ struct EmbeddingOp : Ort::CustomOpBase<EmbeddingOp, EmbeddingKernel, true> {
         api.ReleaseStatus(st);
         grid = 4;
       }
-      if (grid < 1) bad("MultiScaleEmbedding", "attribute grid must be >= 1, got " + std::to_string(grid));
+      require("MultiScaleEmbedding", edgefer::check_grid(grid), "attribute ");
       kernel->grid = grid;
       kernel->on_cuda = std::strcmp(provider_, "CUDAExecutionProvider") == 0;
       if (!kernel->on_cuda) pack_constant_weight(api, info, *kernel);

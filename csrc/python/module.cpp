@@ -1,16 +1,18 @@
 // edgefer._C: Python bindings of edgefer's compiled kernels (csrc/include/edgefer/kernels.h, kernels_cuda.h).
 //
-// Every argument is checked (rank, shape, dtype, strides, device, zero-size axes, aliasing of the output) before
-// a kernel runs; a bad one raises TypeError (wrong type or dtype) or ValueError (anything else) naming the
-// argument. Kernels run with the GIL released. Semantics: edgefer/ops/reference.py.
+// Every argument is checked before a kernel runs: types, dtypes, devices, zero-size axes and the output here,
+// the ops' shape, stride and size rules by edgefer/checks.h (shared with the ONNX Runtime ops). A bad one raises
+// TypeError (wrong type or dtype) or ValueError (anything else) naming the argument. Kernels run with the GIL
+// released. Semantics: edgefer/ops/reference.py.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
-#include <algorithm>
 #include <cmath>
+#include <new>
 #include <optional>
-#include <sstream>
 #include <string>
+#include <system_error>
+#include <vector>
 
 #include "edgefer/kernels.h"
 #include "tensor_view.h"
@@ -91,20 +93,10 @@ void check_no_zero(const TensorView& v, const char* name) {
     if (s == 0) value_error(std::string(name) + " has a zero-size dimension, shape " + v.shape_str());
 }
 
-void check_shape(const TensorView& v, const char* name, std::initializer_list<int64_t> want) {
-  bool ok = v.ndim() == static_cast<int64_t>(want.size());
-  if (ok) {
-    int64_t i = 0;
-    for (int64_t w : want) ok = ok && v.shape[i++] == w;
-  }
-  if (!ok) {
-    std::ostringstream s;
-    s << name << " must have shape (";
-    int64_t i = 0;
-    for (int64_t w : want) s << (i++ ? ", " : "") << w;
-    s << (want.size() == 1 ? ",)" : ")") << ", got " << v.shape_str();
-    value_error(s.str());
-  }
+edgefer::TensorArg tensor_arg(const TensorView& v) { return {v.shape.data(), v.strides.data(), v.ndim()}; }
+
+void require(const edgefer::CheckStatus& status) {
+  if (!status.ok) value_error(status.message);
 }
 
 void check_contiguous(const TensorView& v, const char* name) {
@@ -166,6 +158,19 @@ TensorView make_output(const py::object& out, const TensorView& like, const std:
 #endif
 }
 
+// Runs a CPU kernel with the GIL released. Its std::bad_alloc (scratch it could not allocate; the kernel and the
+// thread pool have cleaned up) becomes MemoryError naming the op.
+template <typename Kernel>
+void run_cpu(const char* op, Kernel&& kernel) {
+  try {
+    py::gil_scoped_release release;
+    kernel();
+  } catch (const std::bad_alloc&) {
+    PyErr_SetString(PyExc_MemoryError, (std::string(op) + " could not allocate its scratch memory").c_str());
+    throw py::error_already_set();
+  }
+}
+
 py::object temporal_attention(const py::object& qkv_obj, const py::object& num_heads_obj,
                               const py::object& scale_obj, const py::object& out_obj, const py::object& stream_obj) {
   const int64_t num_heads = to_int(num_heads_obj, "num_heads");
@@ -173,24 +178,18 @@ py::object temporal_attention(const py::object& qkv_obj, const py::object& num_h
   const std::optional<int64_t> stream_arg = to_opt_int(stream_obj, "stream");
   TensorView qkv = edgefer::view_tensor(qkv_obj, "qkv", stream_arg.value_or(-1));
   check_input(qkv, "qkv", nullptr);
-  if (qkv.ndim() != 4) value_error("qkv must be 4-D (B, T, N, 3*D), got shape " + qkv.shape_str());
-  if (num_heads < 1) value_error("num_heads must be >= 1, got " + std::to_string(num_heads));
   check_no_zero(qkv, "qkv");
-  const int64_t B = qkv.shape[0], T = qkv.shape[1], N = qkv.shape[2], D3 = qkv.shape[3];
-  if (D3 % (3 * num_heads) != 0)
-    value_error("qkv's last axis (" + std::to_string(D3) + ") is not a multiple of 3 * num_heads (" +
-                std::to_string(3 * num_heads) + ")");
-  if (qkv.strides[3] != 1)
-    value_error("qkv's last axis must have stride 1 (other axes may have any stride), got strides with " +
-                std::to_string(qkv.strides[3]));
-  const int64_t D = D3 / 3, Dh = D / num_heads;
+  edgefer::AttentionSizes a;
+  require(edgefer::check_temporal_attention(tensor_arg(qkv), num_heads, itemsize(qkv.dtype), &a));
+  const int64_t B = a.B, T = a.T, N = a.N, Dh = a.Dh;
   const float s = scale ? static_cast<float>(*scale) : static_cast<float>(1.0 / std::sqrt(static_cast<double>(Dh)));
   const int64_t stream = current_stream(qkv, stream_arg);
-  TensorView out = make_output(out_obj, qkv, {B, T, N, D}, {&qkv}, {"qkv"}, stream);
+  TensorView out = make_output(out_obj, qkv, {B, T, N, a.D}, {&qkv}, {"qkv"}, stream);
   if (qkv.device == Device::kCPU) {
-    py::gil_scoped_release release;
-    edgefer::temporal_attention_cpu(static_cast<const float*>(qkv.data), B, T, N, num_heads, Dh, qkv.strides[0],
-                                    qkv.strides[1], qkv.strides[2], s, static_cast<float*>(out.data));
+    run_cpu("temporal_attention", [&] {
+      edgefer::temporal_attention_cpu(static_cast<const float*>(qkv.data), B, T, N, num_heads, Dh, qkv.strides[0],
+                                      qkv.strides[1], qkv.strides[2], s, static_cast<float*>(out.data));
+    });
   } else {
 #if defined(EDGEFER_WITH_CUDA)
     int32_t rc;
@@ -229,28 +228,14 @@ py::object multiscale_embedding(const py::object& feat_obj, const py::object& we
     residual = edgefer::view_tensor(residual_obj, "residual", st);
     check_input(*residual, "residual", &feat);
   }
-  if (feat.ndim() != 4) value_error("feat must be 4-D (B*T, C, H, W), got shape " + feat.shape_str());
   check_no_zero(feat, "feat");
-  const int64_t BT = feat.shape[0], C = feat.shape[1], Hin = feat.shape[2], Win = feat.shape[3];
-  if (weight.ndim() != 4 || weight.shape[1] != C || weight.shape[2] != weight.shape[3])
-    value_error("weight must be (D, " + std::to_string(C) + ", P, P), got shape " + weight.shape_str());
   check_no_zero(weight, "weight");
-  const int64_t D = weight.shape[0], P = weight.shape[3];
-  if (grid < 1) value_error("grid must be >= 1, got " + std::to_string(grid));
-  if (!(grid * P >= std::max(Hin, Win) && (grid - 1) * P < std::min(Hin, Win)))
-    value_error("patch size " + std::to_string(P) + " does not cut a " + std::to_string(Hin) + "x" +
-                std::to_string(Win) + " map into a " + std::to_string(grid) + "x" + std::to_string(grid) + " grid");
-  if (pos_t.ndim() != 2 || pos_t.shape[1] != D || pos_t.shape[0] < 1 || BT % pos_t.shape[0] != 0)
-    value_error("pos_t must be (T, " + std::to_string(D) + ") with T dividing " + std::to_string(BT) +
-                ", got shape " + pos_t.shape_str());
-  const int64_t T = pos_t.shape[0], B = BT / T, NN = grid * grid;
-  check_shape(bias, "bias", {D});
-  check_shape(pos_s, "pos_s", {NN, D});
-  if (residual) check_shape(*residual, "residual", {B, T, NN, D});
-  check_contiguous(weight, "weight");
-  check_contiguous(bias, "bias");
-  check_contiguous(pos_t, "pos_t");
-  check_contiguous(pos_s, "pos_s");
+  const edgefer::TensorArg res_arg = residual ? tensor_arg(*residual) : edgefer::TensorArg{};
+  edgefer::EmbeddingSizes a;
+  require(edgefer::check_multiscale_embedding(tensor_arg(feat), tensor_arg(weight), tensor_arg(bias),
+                                              tensor_arg(pos_t), tensor_arg(pos_s), residual ? &res_arg : nullptr,
+                                              grid, itemsize(feat.dtype), &a));
+  const int64_t B = a.B, T = a.T, C = a.C, Hin = a.H, Win = a.W, D = a.D, P = a.P, NN = grid * grid;
   const int64_t stream = current_stream(feat, stream_arg);
   TensorView out = make_output(out_obj, feat, {B, T, NN, D},
                                {&feat, &weight, &bias, &pos_t, &pos_s, residual ? &*residual : nullptr},
@@ -261,12 +246,13 @@ py::object multiscale_embedding(const py::object& feat_obj, const py::object& we
     for (int i = 0; i < 4; ++i) rs[i] = residual->strides[i];
   const void* res_ptr = residual ? residual->data : nullptr;
   if (feat.device == Device::kCPU) {
-    py::gil_scoped_release release;
-    edgefer::multiscale_embedding_cpu_strided(
-        static_cast<const float*>(feat.data), fs, static_cast<const float*>(weight.data),
-        static_cast<const float*>(bias.data), static_cast<const float*>(pos_t.data),
-        static_cast<const float*>(pos_s.data), static_cast<const float*>(res_ptr), rs, B, T, C, Hin, Win, D, P, grid,
-        static_cast<float*>(out.data));
+    run_cpu("multiscale_embedding", [&] {
+      edgefer::multiscale_embedding_cpu_strided(
+          static_cast<const float*>(feat.data), fs, static_cast<const float*>(weight.data),
+          static_cast<const float*>(bias.data), static_cast<const float*>(pos_t.data),
+          static_cast<const float*>(pos_s.data), static_cast<const float*>(res_ptr), rs, B, T, C, Hin, Win, D, P,
+          grid, static_cast<float*>(out.data));
+    });
   } else {
 #if defined(EDGEFER_WITH_CUDA)
     int32_t rc;
@@ -281,6 +267,69 @@ py::object multiscale_embedding(const py::object& feat_obj, const py::object& we
 #endif
   }
   return out.source;
+}
+
+// The _check_* hooks: a tensor as a (shape, strides or None) pair of int sequences.
+struct TensorSpec {
+  std::vector<int64_t> shape, strides;
+  bool strided = false;
+  edgefer::TensorArg arg() const {
+    return {shape.data(), strided ? strides.data() : nullptr, static_cast<int64_t>(shape.size())};
+  }
+};
+
+std::vector<int64_t> to_ints(const py::handle& seq, const std::string& name) {
+  if (!py::isinstance<py::sequence>(seq) || py::isinstance<py::str>(seq))
+    throw py::type_error(name + " must be a sequence of ints");
+  std::vector<int64_t> v;
+  for (const auto& item : py::reinterpret_borrow<py::sequence>(seq))
+    v.push_back(to_int(py::reinterpret_borrow<py::object>(item), name.c_str()));
+  return v;
+}
+
+TensorSpec to_spec(const py::object& o, const std::string& name) {
+  if (!py::isinstance<py::tuple>(o) || py::len(o) != 2)
+    throw py::type_error(name + " must be a (shape, strides or None) tuple");
+  const auto pair = py::reinterpret_borrow<py::tuple>(o);
+  TensorSpec t;
+  t.shape = to_ints(pair[0], name + "'s shape");
+  if (!pair[1].is_none()) {
+    t.strides = to_ints(pair[1], name + "'s strides");
+    t.strided = true;
+    if (t.strides.size() != t.shape.size()) value_error(name + "'s strides and shape differ in length");
+  }
+  return t;
+}
+
+int64_t to_itemsize(const py::object& o) {
+  const int64_t n = to_int(o, "itemsize");
+  if (n != 2 && n != 4) value_error("itemsize must be 2 or 4, got " + std::to_string(n));
+  return n;
+}
+
+py::object message_or_none(const edgefer::CheckStatus& status) {
+  return status.ok ? py::object(py::none()) : py::object(py::str(status.message));
+}
+
+py::object check_attention_hook(const py::object& qkv, const py::object& num_heads, const py::object& itemsize) {
+  const TensorSpec q = to_spec(qkv, "qkv");
+  edgefer::AttentionSizes sizes;
+  return message_or_none(
+      edgefer::check_temporal_attention(q.arg(), to_int(num_heads, "num_heads"), to_itemsize(itemsize), &sizes));
+}
+
+py::object check_embedding_hook(const py::object& feat, const py::object& weight, const py::object& bias,
+                                const py::object& pos_t, const py::object& pos_s, const py::object& residual,
+                                const py::object& grid, const py::object& itemsize) {
+  const TensorSpec f = to_spec(feat, "feat"), w = to_spec(weight, "weight"), b = to_spec(bias, "bias"),
+                   pt = to_spec(pos_t, "pos_t"), ps = to_spec(pos_s, "pos_s");
+  std::optional<TensorSpec> r;
+  if (!residual.is_none()) r = to_spec(residual, "residual");
+  const edgefer::TensorArg r_arg = r ? r->arg() : edgefer::TensorArg{};
+  edgefer::EmbeddingSizes sizes;
+  return message_or_none(edgefer::check_multiscale_embedding(f.arg(), w.arg(), b.arg(), pt.arg(), ps.arg(),
+                                                             r ? &r_arg : nullptr, to_int(grid, "grid"),
+                                                             to_itemsize(itemsize), &sizes));
 }
 
 py::list split_isas(const char* s) {
@@ -324,8 +373,10 @@ Returns:
 
 Raises:
     TypeError: qkv/out is not an array or DLPack tensor, has the wrong dtype, or requires grad.
-    ValueError: wrong rank, zero-size axis, last axis not a multiple of 3*num_heads or not of stride 1,
-        bad out, or a device this build cannot run on.)doc");
+    ValueError: wrong rank, zero-size axis, num_heads < 1 or so large that 3*num_heads overflows int64, last
+        axis not a multiple of 3*num_heads or not of stride 1, sizes the kernels cannot address in int64
+        (output bytes, strided extent, T*T scratch), bad out, or a device this build cannot run on.
+    MemoryError: the output or the kernel's scratch cannot be allocated (the call leaves nothing behind).)doc");
 
   m.def("multiscale_embedding", &multiscale_embedding, py::arg("feat"), py::arg("weight"), py::arg("bias"),
         py::arg("pos_t"), py::arg("pos_s"), py::arg("residual") = py::none(), py::arg("grid") = 4,
@@ -349,7 +400,9 @@ Returns:
 
 Raises:
     TypeError: an argument is not an array/DLPack tensor, or dtypes differ / are not float.
-    ValueError: shapes, zero-size axes, contiguity, devices or out do not fit.)doc");
+    ValueError: shapes, zero-size axes, contiguity, devices or out do not fit; grid < 1 or grid*grid
+        overflows int64; sizes the kernels cannot address in int64 (output bytes, strided extents, scratch).
+    MemoryError: the output or the kernel's scratch cannot be allocated (the call leaves nothing behind).)doc");
 
   m.def("cpu_features", [] {
     py::dict d;
@@ -373,8 +426,27 @@ Raises:
     if (n > 4096) value_error("n must be <= 4096, got " + std::to_string(n));
     if (n < 0) value_error("n must be >= 0 (0 = default), got " + std::to_string(n));
     py::gil_scoped_release release;
-    return edgefer::set_num_threads(static_cast<int>(n));
+    try {
+      return edgefer::set_num_threads(static_cast<int>(n));
+    } catch (const std::system_error& e) {
+      throw std::runtime_error("set_num_threads(" + std::to_string(n) + ") could not start the threads (" +
+                               e.what() + "); the kernels keep " + std::to_string(edgefer::get_num_threads()));
+    }
   }, py::arg("n"), "Sets the CPU kernels' thread count (their own pool, separate from torch's and ONNX Runtime's; "
-                   "0 = the default: $EDGEFER_NUM_THREADS or the CPUs this process may use). Returns the count.");
+                   "0 = the default: $EDGEFER_NUM_THREADS or the CPUs this process may use). Returns the count. "
+                   "RuntimeError (or MemoryError) when the threads cannot be started: the count then stays as it "
+                   "was, as get_num_threads() tells.");
   m.def("get_num_threads", [] { return edgefer::get_num_threads(); }, "The CPU kernels' thread count.");
+
+  // Test hooks over the shared argument rules (edgefer/checks.h), no tensor needed: tests compare them with the
+  // Python reference's and fuzz them near the int64 limits.
+  m.def("_check_temporal_attention", &check_attention_hook, py::arg("qkv"), py::arg("num_heads"),
+        py::arg("itemsize") = 4,
+        "check_temporal_attention on qkv = (shape, strides or None): None when the arguments pass, else the "
+        "ValueError message temporal_attention would raise.");
+  m.def("_check_multiscale_embedding", &check_embedding_hook, py::arg("feat"), py::arg("weight"), py::arg("bias"),
+        py::arg("pos_t"), py::arg("pos_s"), py::arg("residual") = py::none(), py::arg("grid") = 4,
+        py::arg("itemsize") = 4,
+        "check_multiscale_embedding on (shape, strides or None) pairs (residual None: absent): None when the "
+        "arguments pass, else the ValueError message multiscale_embedding would raise.");
 }

@@ -4,6 +4,8 @@
 
 #include <sstream>
 
+#include "edgefer/checked_int.h"
+
 namespace edgefer {
 namespace {
 
@@ -123,10 +125,11 @@ TensorView from_dlpack(py::handle obj, const char* name, int64_t cuda_stream) {
     v.strides.assign(t.strides, t.strides + t.ndim);
   } else {
     v.strides.resize(t.ndim);
-    int64_t s = 1;
+    CheckedInt s = 1;
     for (int32_t i = t.ndim - 1; i >= 0; --i) {
-      v.strides[i] = s;
-      s *= t.shape[i];
+      if (!s.ok()) throw py::value_error(std::string(name) + " is too large: its element count overflows int64");
+      v.strides[i] = s.value();
+      s = s * t.shape[i];
     }
   }
   if (v.dtype != DType::kOther) check_alignment(v, t.dtype.bits / 8, name);

@@ -39,7 +39,8 @@ struct TensorView {
 // Views `obj`, the argument called `name` in error messages. `cuda_stream` (a cudaStream_t as an integer, or -1
 // for none) is passed to __dlpack__ so that the producer orders its work before the kernel's.
 // Raises TypeError when obj is neither a numpy array nor a DLPack producer, when a float element is not 4-byte /
-// 2-byte aligned, or when a torch tensor requires grad; ValueError when strides are not whole elements.
+// 2-byte aligned, or when a torch tensor requires grad; ValueError when strides are not whole elements or a
+// DLPack tensor without strides has more elements than int64 counts.
 TensorView view_tensor(py::handle obj, const char* name, int64_t cuda_stream = -1);
 
 }  // namespace edgefer

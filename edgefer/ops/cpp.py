@@ -123,8 +123,10 @@ def temporal_attention(qkv: torch.Tensor, num_heads: int, scale: float | None = 
 
     Raises:
         ValueError: qkv is not 4-D, its last axis is not a multiple of ``3 * num_heads``, it has a zero-size
-            axis, or it lives on a device these kernels were not built for.
+            axis, sizes the kernels cannot address in int64, or it lives on a device these kernels were not
+            built for.
         TypeError: qkv's dtype is not supported on its device.
+        MemoryError: the kernel's scratch cannot be allocated (the next call is unaffected).
     """
     if _direct(qkv):
         return _attention_forward(qkv, num_heads, scale)
@@ -196,8 +198,10 @@ def multiscale_embedding(feat: torch.Tensor, weight: torch.Tensor, bias: torch.T
         (B, T, grid**2, D) contiguous tensor of feat's dtype.
 
     Raises:
-        ValueError: shape mismatches (as the reference), zero-size axes, or an unsupported device.
+        ValueError: shape mismatches (as the reference), zero-size axes, sizes the kernels cannot address in
+            int64, or an unsupported device.
         TypeError: dtypes differ or are not supported on the device.
+        MemoryError: the kernel's scratch cannot be allocated (the next call is unaffected).
     """
     if _direct(feat, weight, bias, pos_t, pos_s, residual):
         return _embedding_forward(feat, weight, bias, pos_t, pos_s, residual, grid)

@@ -6,6 +6,10 @@ standard ONNX ops, so the default export of every model uses them.
 
 Token layout everywhere: ``(B, T, N, D)`` -- clip, frame (time), spatial token, channel.
 
+The argument checks here state the ops' rules; the compiled kernels apply the same rules from their one C++ home
+(``csrc/include/edgefer/checks.h``, used by ``edgefer._C`` and the ONNX Runtime custom ops), and in addition refuse
+sizes their int64 arithmetic cannot address (byte extents, scratch), which no tensor torch can allocate reaches.
+
 Source: the MSSTNet design note (``shared/design/models.md``, "Where the two kernels sit").
 """
 
@@ -24,7 +28,7 @@ def temporal_attention(qkv: torch.Tensor, num_heads: int, scale: float | None = 
         qkv: (B, T, N, 3*D) float tensor, the output of the block's ``Linear(D, 3*D)`` QKV projection.
             Channel ``c`` of the last axis is part ``c // D`` (0 = q, 1 = k, 2 = v), head ``(c % D) // d_h``,
             element ``c % d_h``, with ``d_h = D // num_heads``. Any strides.
-        num_heads: H, dividing D.
+        num_heads: H >= 1, with ``3 * H`` dividing the last axis and fitting in int64.
         scale: softmax temperature; ``1 / sqrt(d_h)`` when None.
 
     Returns:
@@ -32,7 +36,8 @@ def temporal_attention(qkv: torch.Tensor, num_heads: int, scale: float | None = 
         sum_s softmax_s(scale * q[b,t,n,h] . k[b,s,n,h]) v[b,s,n,h]``, contiguous.
 
     Raises:
-        ValueError: qkv is not 4-D or its last axis is not a multiple of ``3 * num_heads``.
+        ValueError: qkv is not 4-D, ``3 * num_heads`` overflows int64, or qkv's last axis is not a multiple of
+            ``3 * num_heads`` (num_heads < 1 included).
     """
     B, T, N, D, d_h = _check_qkv(qkv, num_heads)
     if scale is None:
@@ -67,13 +72,13 @@ def multiscale_embedding(
         pos_t: (T, D) temporal position embedding, shared by the N tokens.
         pos_s: (N, D) spatial embedding, shared by the T frames.
         residual: (B, T, N, D) running tokens ``x_(l-1)``, or None for zeros.
-        grid: G, patches per side.
+        grid: G >= 1, patches per side, with ``grid * grid`` fitting in int64.
 
     Returns:
         (B, T, N, D) tensor of feat's dtype, contiguous.
 
     Raises:
-        ValueError: on shape mismatches between the arguments.
+        ValueError: on shape mismatches between the arguments, or a grid out of range.
     """
     BT, C, H, W = _check_embedding(feat, weight, bias, pos_t, pos_s, residual, grid)
     T, D = pos_t.shape
@@ -87,10 +92,15 @@ def multiscale_embedding(
     return x.contiguous()
 
 
+_INT64_MAX = 2**63 - 1
+
+
 def _check_qkv(qkv: torch.Tensor, num_heads: int) -> tuple[int, int, int, int, int]:
     if qkv.dim() != 4:
-        raise ValueError(f"qkv must be (B, T, N, 3*D), got shape {tuple(qkv.shape)}")
+        raise ValueError(f"qkv must be 4-D (B, T, N, 3*D), got shape {tuple(qkv.shape)}")
     B, T, N, D3 = qkv.shape
+    if 3 * num_heads > _INT64_MAX:
+        raise ValueError(f"num_heads {num_heads} is too large: 3 * num_heads overflows int64")
     if num_heads < 1 or D3 % (3 * num_heads) != 0:
         raise ValueError(f"qkv's last axis ({D3}) is not a multiple of 3 * num_heads ({3 * num_heads})")
     D = D3 // 3
@@ -99,11 +109,15 @@ def _check_qkv(qkv: torch.Tensor, num_heads: int) -> tuple[int, int, int, int, i
 
 def _check_embedding(feat, weight, bias, pos_t, pos_s, residual, grid) -> tuple[int, int, int, int]:
     if feat.dim() != 4:
-        raise ValueError(f"feat must be (B*T, C, H, W), got shape {tuple(feat.shape)}")
+        raise ValueError(f"feat must be 4-D (B*T, C, H, W), got shape {tuple(feat.shape)}")
     BT, C, H, W = feat.shape
     if weight.dim() != 4 or weight.shape[1] != C or weight.shape[2] != weight.shape[3]:
         raise ValueError(f"weight must be (D, {C}, P, P), got shape {tuple(weight.shape)}")
     D, P = weight.shape[0], weight.shape[-1]
+    if grid < 1:
+        raise ValueError(f"grid must be >= 1, got {grid}")
+    if grid * grid > _INT64_MAX:
+        raise ValueError(f"grid {grid} is too large: grid * grid overflows int64")
     if not (grid * P >= max(H, W) and (grid - 1) * P < min(H, W)):
         raise ValueError(f"patch size {P} does not cut a {H}x{W} map into a {grid}x{grid} grid")
     if pos_t.dim() != 2 or pos_t.shape[1] != D or pos_t.shape[0] < 1 or BT % pos_t.shape[0] != 0:

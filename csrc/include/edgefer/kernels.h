@@ -1,10 +1,15 @@
 // edgefer's two kernels: the C++ API shared by the pybind11 module, the ONNX Runtime custom ops and the
 // TensorRT plugins. Semantics are defined by edgefer/ops/reference.py; these functions must match it.
 //
-// Layout: tokens are (B, T, N, D), D = H * Dh. Strides are in elements. Callers validate shapes, dtypes and
-// strides before calling; these functions assume valid arguments and never allocate Python objects.
+// Layout: tokens are (B, T, N, D), D = H * Dh. Strides are in elements. Callers check the arguments with
+// check_temporal_attention / check_multiscale_embedding (edgefer/checks.h, included here) and check dtypes
+// themselves; these functions assume arguments that passed and never allocate Python objects. They throw
+// std::bad_alloc when their scratch cannot be allocated, and let an exception of a ParallelFor's run through,
+// each time after every task they started has finished; nothing else.
 #pragma once
 #include <cstdint>
+
+#include "edgefer/checks.h"
 
 namespace edgefer {
 
@@ -13,7 +18,7 @@ namespace edgefer {
 // edgefer's never compete for the same cores (the ONNX Runtime custom ops run on the session's intra-op pool).
 struct ParallelFor {
   // Runs task(task_arg, i) once for every i in [0, n), on any threads in any order, and returns when all have
-  // run. task never throws.
+  // run. task never throws (the kernels catch inside it); run may throw, from the calling thread.
   void (*run)(void* self, int64_t n, void (*task)(void* task_arg, int64_t i), void* task_arg);
   void* self;
   // About how many threads run executes tasks on (>= 1); used only to size the split of the work.
@@ -32,14 +37,11 @@ void temporal_attention_cpu(const float* qkv, int64_t B, int64_t T, int64_t N, i
 // constants (an ONNX Runtime session) the packing is paid once, at load. Holds its own copy; the source may go.
 class EmbeddingWeightPack {
  public:
-  // weight: (D, C, P, P) contiguous float32.
+  // weight: (D, C, P, P) contiguous float32. Throws std::bad_alloc when the packing cannot be allocated.
   EmbeddingWeightPack(const float* weight, int64_t D, int64_t C, int64_t P, const ParallelFor* parallel = nullptr);
   ~EmbeddingWeightPack();
   EmbeddingWeightPack(const EmbeddingWeightPack&) = delete;
   EmbeddingWeightPack& operator=(const EmbeddingWeightPack&) = delete;
-
-  // Whether a call with these sizes, under the instruction set active now, can use this packing.
-  bool usable_for(int64_t D, int64_t C, int64_t P) const;
 
   struct Impl;  // defined in csrc/cpu/dispatch.cpp
   const Impl* impl() const { return impl_; }
@@ -52,7 +54,8 @@ class EmbeddingWeightPack {
 // feat: (B*T, C, Hin, Win) contiguous NCHW. weight: (D, C, P, P) contiguous. bias: (D). pos_t: (T, D).
 // pos_s: (G*G, D). residual: (B, T, G*G, D) contiguous or nullptr. out: (B, T, G*G, D) contiguous.
 // Pixels at y >= Hin or x >= Win (the right/bottom zero padding up to G*P) contribute zero.
-// packed: weight already packed (used when usable_for these sizes, else weight is packed for this call), or nullptr.
+// packed: weight already packed, or nullptr. A call reads the instruction set once and uses packed only when it
+// was made under that set for these D, C, P; otherwise it packs weight for itself.
 void multiscale_embedding_cpu(const float* feat, const float* weight, const float* bias, const float* pos_t,
                               const float* pos_s, const float* residual, int64_t B, int64_t T, int64_t C,
                               int64_t Hin, int64_t Win, int64_t D, int64_t P, int64_t G, float* out,
@@ -74,10 +77,13 @@ void multiscale_embedding_cpu_strided(const float* feat, const int64_t feat_stri
 // reachable from here; the ONNX Runtime custom ops pass the session's pool instead). Default size: the
 // EDGEFER_NUM_THREADS environment variable, else the number of CPUs this process may run on. A call made while
 // another call is using the pool (from another thread, or nested) runs single-threaded in its caller instead of
-// waiting. The pool's threads start on its first use.
+// waiting. The pool's threads start on its first use. A kernel whose task throws (std::bad_alloc) leaves the pool
+// usable: the remaining tasks are skipped, and the first exception reaches the caller once all have stopped.
 
 // Sets the number of threads the CPU kernels use (the calling thread counts as one); n < 1 means the default.
-// Returns the number now in use.
+// Returns the number now in use. Throws (std::system_error, std::bad_alloc) when the threads cannot be started;
+// the pool then keeps the count it had (or, failing that too, runs in the caller alone), as get_num_threads()
+// tells.
 int set_num_threads(int n);
 // The number of threads the CPU kernels use.
 int get_num_threads();

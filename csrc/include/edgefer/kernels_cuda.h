@@ -5,9 +5,11 @@
 // the legacy default stream). All pointers are DEVICE pointers; strides are in elements. Every tensor has the
 // same dtype (kFloat32 or kFloat16); softmax and GEMM accumulation are always fp32.
 //
-// Callers validate shapes, dtypes, strides and devices before calling: these functions check nothing about the
-// arguments beyond the dtype code, but for valid arguments they never read or write out of bounds. A call with
-// a zero-size dimension launches nothing and returns kOk. Launches are asynchronous on `stream`; the return
+// Callers check the arguments with the same functions as for the CPU (edgefer/checks.h: shapes, strides, sizes
+// that fit int64) and check dtypes and devices themselves. These functions then check only the dtype code and
+// what the launch grid can cover (kTooLarge: a dimension over INT32_MAX, too many blocks); for arguments that
+// passed, they never read or write out of bounds. A call with a zero-size dimension launches nothing and
+// returns kOk. Launches are asynchronous on `stream`; the return
 // value reports launch errors only (cudaGetLastError right after the launch).
 //
 // The target `edgefer_cuda_kernels` carries the compile definition EDGEFER_WITH_CUDA=1 to whoever links it.
