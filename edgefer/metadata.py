@@ -48,6 +48,9 @@ class ModelMetadata:
         input_layout: one of :data:`INPUT_LAYOUTS`.
         output: one of :data:`OUTPUT_KINDS`.
         face_margin: fraction of the face box's size added on each side before cropping.
+        face_align: whether the face crops are rotated so the eye line is level before the square crop (eye
+            keypoints of a BlazeFace detector; :func:`edgefer.video.crop_face`). Training and deployment must
+            crop alike, so ``predict``, ``spot`` (and ``prepare``, ``stream``) read it from here.
         trained: whether the weights were trained (untrained weights warn once at load).
         weights_sha256: hex digest of the weights the artefact was built from.
         edgefer_version: the edgefer version that wrote the artefact.
@@ -67,6 +70,7 @@ class ModelMetadata:
     input_layout: str = "BTCHW"
     output: str = "logits"
     face_margin: float = 0.2
+    face_align: bool = False
     trained: bool = False
     weights_sha256: str = ""
     edgefer_version: str = ""
@@ -109,6 +113,9 @@ class ModelMetadata:
     def from_props(cls, props: Mapping[str, str], *, source: str = "model") -> "ModelMetadata":
         """Parse ``metadata_props`` pairs; raise :class:`MetadataError` naming ``source`` when they are unusable."""
         ours = {k[len(PREFIX):]: v for k, v in props.items() if k.startswith(PREFIX)}
+        if "detector.model" in ours and "model" not in ours:
+            raise MetadataError(f"{source} is a face detector ({ours['detector.model']}), not an expression model: "
+                                f"use it with --detector or edgefer.video.BlazeFaceDetector")
         if not ours:
             raise MetadataError(
                 f"{source} has no edgefer metadata (no '{PREFIX}*' keys); export it with `edgefer export`"
@@ -143,9 +150,9 @@ def _parse_field(key: str, raw: str, default: object, source: str) -> object:
                      "edgefer_version"}
     if key in string_fields:
         return raw
-    if key == "trained":
+    if key in ("trained", "face_align"):
         if raw not in ("true", "false"):
-            raise MetadataError(f"{source}: metadata '{PREFIX}trained' must be 'true' or 'false', got {raw!r}")
+            raise MetadataError(f"{source}: metadata '{PREFIX}{key}' must be 'true' or 'false', got {raw!r}")
         return raw == "true"
     try:
         value = json.loads(raw)

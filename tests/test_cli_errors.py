@@ -207,3 +207,31 @@ def test_multi_line_messages_are_collapsed(monkeypatch, capsys):
                                                                               "\tsize mismatch for head\n\tmore")))
     assert main(["info", "x.onnx"]) == 1
     assert capsys.readouterr().err == "edgefer: error: the weights do not fit: size mismatch for head\n"
+
+
+def test_a_closed_output_pipe_ends_quietly(msstnet_export):
+    # `edgefer info F | head -0`: the reader is gone before the output; no "internal error", exit 128 + SIGPIPE
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "edgefer", "info", str(msstnet_export[1])],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=300) == 141, stderr
+    assert "error" not in stderr and "Traceback" not in stderr, stderr
+
+
+def test_default_detector_offline_says_how_to_prepare(msstnet_export, sample_video, tmp_path):
+    # an embedded device without network and without the converted detector in its cache: one line naming the
+    # fixes (fetch it once beforehand, or use Haar), before any frame is read
+    import subprocess
+    import sys
+
+    video = sample_video("single_face.mp4")
+    env = dict(os.environ, EDGEFER_CACHE=str(tmp_path / "cache"), PIP_CONFIG_FILE=os.devnull,
+               PIP_INDEX_URL="http://127.0.0.1:9/simple", PIP_FIND_LINKS="", PIP_EXTRA_INDEX_URL="")
+    proc = subprocess.run([sys.executable, "-m", "edgefer", "predict", str(video), "--model", str(msstnet_export[1])],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert_one_line_error(proc, "edgefer zoo fetch blazeface-short")
+    assert "--detector haar" in proc.stderr

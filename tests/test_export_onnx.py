@@ -147,3 +147,18 @@ def test_pt_checkpoint_loads_on_the_torch_backend(tmp_path):
     assert loaded.backend == "pytorch" and loaded.metadata.trained
     clip = np.random.default_rng(1).integers(0, 256, (16, 112, 112, 3), dtype=np.uint8)
     assert abs(float(loaded.predict(clip).probabilities.sum()) - 1) < 1e-5
+
+
+def test_export_records_how_the_training_crops_were_cut(tmp_path):
+    from cli_support import assert_usage_error, run_cli
+
+    from edgefer.runtime.onnx_metadata import read_metadata_props
+
+    out = tmp_path / "aligned.onnx"
+    small = ["--config", "dim=64", "--config", "num_heads=4", "--config", "mlp_hidden=128"]
+    proc = run_cli("export", "msstnet", "--untrained", *small, "--face-align", "--face-margin", "0.3", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    props = read_metadata_props(out)
+    assert props["edgefer.face_align"] == "true" and float(props["edgefer.face_margin"]) == 0.3
+    assert_usage_error(run_cli("export", "msstnet", "--untrained", "--face-margin", "-1", "--out", out),
+                       "--face-margin")

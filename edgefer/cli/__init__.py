@@ -8,7 +8,8 @@ and sets ``func(args) -> int``; shared argument types live in :mod:`.argtypes`. 
   exits 1;
 - any other exception prints one line, ``edgefer: internal error: TYPE: ... (rerun with --debug for the
   traceback)``, and exits 1;
-- ``--debug`` (before or after the subcommand) lets the exception through, traceback and all (exit 1).
+- ``--debug`` (before or after the subcommand) lets the exception through, traceback and all (exit 1);
+- a closed output pipe (``edgefer info F | head``) ends the command quietly, exit 141 (128 + SIGPIPE).
 
 Warnings that edgefer issues (for instance a video shorter than its container promises) print as one line,
 ``edgefer: warning: ...``; other packages' warnings keep Python's format.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import warnings
 
@@ -67,9 +69,14 @@ def main(argv: list[str] | None = None) -> int:
         warnings.simplefilter("ignore", UntrainedWeightsWarning)  # every command reports trained/untrained itself
         warnings.showwarning = _show_warning
         try:
-            return int(args.func(args) or 0)
+            code = int(args.func(args) or 0)
+            sys.stdout.flush()  # a closed pipe shows here, inside the handlers, not at interpreter exit
+            return code
         except KeyboardInterrupt:
             return 130
+        except BrokenPipeError:  # the reader went away (`edgefer info F | head`): stop quietly, as `cat` does
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (Python flushes stdout again at exit)
+            return 141
         except EdgeferError as exc:
             if debug:
                 raise

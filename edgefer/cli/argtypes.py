@@ -34,6 +34,17 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    """A finite number >= 0 (a crop margin, as a fraction of the face box)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (value >= 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
 def config_override(text: str) -> tuple[str, Any]:
     """``FIELD=VALUE`` -> ``(FIELD, VALUE)``, the value parsed as JSON when it is JSON, else kept as a string.
 

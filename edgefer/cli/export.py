@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..outputs import check_output_path
-from .argtypes import config_override, positive_int
+from .argtypes import config_override, non_negative_float, positive_int
 
 
 def register(subparsers) -> None:
@@ -19,6 +19,12 @@ def register(subparsers) -> None:
     p.add_argument("--config", action="append", type=config_override, default=[], metavar="FIELD=JSON",
                    help="override a config field, e.g. --config dim=256 (value parsed as JSON, else a string)")
     p.add_argument("--check-video", metavar="VIDEO", help="also compare on real face clips from this video")
+    p.add_argument("--face-align", action="store_true",
+                   help="the model was trained on eye-aligned crops (eye line levelled with the detector's keypoints): "
+                        "recorded in the metadata, so predict and spot crop the same way")
+    p.add_argument("--face-margin", type=non_negative_float, default=None, metavar="FRACTION",
+                   help="the crop margin per side the model was trained with, as a fraction of the face box "
+                        "(default: the model's, 0.2)")
     p.add_argument("--custom-ops", action="store_true", help="emit edgefer custom ops (needs the custom-op library)")
     p.add_argument("--opset", type=positive_int, default=17)
     p.add_argument("--exporter", choices=("torchscript", "dynamo"), default="torchscript")
@@ -44,7 +50,8 @@ def run(args) -> int:
     else:
         loaded = load_checkpoint(args.weights, args.model, **overrides)
         model, trained, digest = loaded.model, loaded.trained, loaded.weights_sha256
-    metadata = artefact_metadata(model, trained=trained, weights_sha256=digest, custom_ops=args.custom_ops)
+    metadata = artefact_metadata(model, trained=trained, weights_sha256=digest, custom_ops=args.custom_ops,
+                                 face_align=args.face_align or None, face_margin=args.face_margin)
     real = None
     if args.check_video:
         from ..pipeline import reference_clips

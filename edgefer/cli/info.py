@@ -13,23 +13,29 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _metadata(path: str):
-    """(metadata, where it was read): an ``.onnx`` file's straight from the file, with no ONNX Runtime session,
-    so a custom-op model's shows without its op library; anything else through :func:`edgefer.load`."""
+def _props(path: str) -> tuple[dict[str, str], str]:
+    """(the ``edgefer.*`` metadata pairs, where they were read). An ``.onnx`` file's come straight from the file,
+    with no ONNX Runtime session, so a custom-op model's show without its op library, and a face detector's
+    (``edgefer.detector.*``) too; an expression model's are validated as :class:`ModelMetadata` first. Anything
+    else goes through :func:`edgefer.load`."""
+    from ..metadata import PREFIX, ModelMetadata
+
     if Path(path).suffix.lower() == ".onnx":
-        from ..metadata import ModelMetadata
         from ..runtime.onnx_metadata import read_metadata_props
 
-        return ModelMetadata.from_props(read_metadata_props(path), source=path), "onnx file"
+        props = {k: v for k, v in read_metadata_props(path).items() if k.startswith(PREFIX)}
+        if f"{PREFIX}detector.model" in props:
+            return props, "onnx file, face detector"
+        ModelMetadata.from_props(props, source=path)  # one-line MetadataError when it is not edgefer's
+        return props, "onnx file"
     from .. import load
 
     model = load(path)
-    return model.metadata, model.backend
+    return model.metadata.to_props(), model.backend
 
 
 def run(args) -> int:
-    metadata, where = _metadata(args.path)
-    props = metadata.to_props()
+    props, where = _props(args.path)
     if args.json:
         print(json.dumps({k.removeprefix("edgefer."): v for k, v in props.items()}, indent=2))
         return 0

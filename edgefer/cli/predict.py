@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from ..outputs import check_output_path, write_atomically
+from ..detectors import DEFAULT_DETECTOR, DETECTOR_NAMES
 from .argtypes import positive_int
 
 
@@ -17,6 +18,8 @@ def register(subparsers) -> None:
     p.add_argument("--window", type=positive_int, default=None,
                    help="frames per window, >= 1 (default: the model's clip length)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--detector", choices=DETECTOR_NAMES, default=None,
+                   help=f"face detector (default: {DEFAULT_DETECTOR}; haar = OpenCV's frontal-face cascade)")
     p.add_argument("--json", metavar="OUT", help="also write every window (frames, seconds, label, probabilities, "
                                                  "face_found) to this JSON file")
     p.set_defaults(func=run)
@@ -29,7 +32,7 @@ def run(args) -> int:
     if args.json:
         check_output_path(args.json, "--json output")  # before the run: a run is never lost to a bad path
     model = load(args.model, device=args.device)
-    result = predict_video(model, args.video, stride=args.stride, window=args.window)
+    result = predict_video(model, args.video, stride=args.stride, window=args.window, detector=args.detector)
     print(f"{result.path}: {result.num_frames} frames at {result.fps:.2f} fps, face in {100 * result.face_fraction:.1f}% "
           f"of frames; model {result.model} on {model.backend}"
           + ("" if result.trained else " (UNTRAINED weights: labels are meaningless)"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from ..outputs import check_output_path, write_atomically
+from ..detectors import DEFAULT_DETECTOR, DETECTOR_NAMES
 from .argtypes import non_negative_int, positive_int
 
 
@@ -20,6 +21,8 @@ def register(subparsers) -> None:
     p.add_argument("--gap", type=non_negative_int, default=2,
                    help="merge runs of one class at most this many frames apart (>= 0)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--detector", choices=DETECTOR_NAMES, default=None,
+                   help=f"face detector (default: {DEFAULT_DETECTOR}; haar = OpenCV's frontal-face cascade)")
     p.add_argument("--json", metavar="OUT", help="also write the intervals and frame-wise scores to this JSON file")
     p.set_defaults(func=run)
 
@@ -31,7 +34,7 @@ def run(args) -> int:
     if args.json:
         check_output_path(args.json, "--json output")  # before the run: a run is never lost to a bad path
     model = load(args.model, device=args.device)
-    result = spot_video(model, args.video, stride=args.stride, gap=args.gap)
+    result = spot_video(model, args.video, stride=args.stride, gap=args.gap, detector=args.detector)
     print(f"{result.path}: {result.num_frames} frames at {result.fps:.2f} fps, face in {100 * result.face_fraction:.1f}% "
           f"of frames; model {result.model} on {model.backend}, {result.num_windows} windows of {result.window} "
           f"frames, stride {result.stride}"

@@ -23,8 +23,9 @@ def _list(args: argparse.Namespace) -> int:
     for entry in zoo.list_entries():
         cached = zoo.artefact_path(entry)
         state = str(cached) if cached.is_file() else "not fetched yet"
+        use = f"--detector {entry.name}" if entry.kind == "face-detector" else f"--model zoo:{entry.name}"
         print(f"zoo:{entry.name}\n  {entry.description}\n  source: {entry.source} ({entry.licence} licence)\n"
-              f"  cached: {state}")
+              f"  use: {use}\n  cached: {state}")
     return 0
 
 

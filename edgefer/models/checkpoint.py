@@ -38,13 +38,22 @@ def weights_sha256(state_dict: dict[str, torch.Tensor]) -> str:
 
 
 def artefact_metadata(model: torch.nn.Module, *, trained: bool, weights_sha256: str, custom_ops: bool = False,
-                      extra: dict[str, str] | None = None) -> ModelMetadata:
+                      extra: dict[str, str] | None = None, face_align: bool | None = None,
+                      face_margin: float | None = None) -> ModelMetadata:
     """The metadata describing an edgefer model as an artefact: its ``metadata_fields()`` plus provenance.
 
     ``extra`` gains ``config`` (the model config as JSON), so that an artefact records every *(ours)* choice.
+    ``face_align`` / ``face_margin``: how the training crops were cut (eye-aligned or not, margin per side); None
+    keeps the model's own ``metadata_fields()`` value, else :class:`~edgefer.metadata.ModelMetadata`'s default.
+    ``predict``, ``spot`` (and ``prepare``, ``stream``) crop as these say.
     """
     config = json.dumps(_plain(dataclasses.asdict(model.config)), sort_keys=True)
-    return ModelMetadata(**model.metadata_fields(), trained=trained, weights_sha256=weights_sha256,
+    fields = dict(model.metadata_fields())
+    if face_align is not None:
+        fields["face_align"] = bool(face_align)
+    if face_margin is not None:
+        fields["face_margin"] = float(face_margin)
+    return ModelMetadata(**fields, trained=trained, weights_sha256=weights_sha256,
                          edgefer_version=__version__, custom_ops=("edgefer",) if custom_ops else (),
                          extra={"config": config, **(extra or {})})
 

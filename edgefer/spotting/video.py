@@ -3,8 +3,8 @@
 The job behind ``edgefer spot``, following the FESNet reading of the design note (``shared/design/models.md``)
 and the MEGC spotting protocol:
 
-1. one face is tracked and cropped in every frame (:func:`edgefer.video.read_face_track`; margin from the
-   model's metadata, crops of the metadata's frame size);
+1. one face is tracked and cropped in every frame (:func:`edgefer.video.read_face_track`; margin and eye
+   alignment from the model's metadata, crops of the metadata's frame size);
 2. the video is cut into windows of K = ``metadata.clip_length`` consecutive frames, stride K / 2 by default,
    the last window aligned to the video's end (:func:`edgefer.sampling.window_bounds`, gathered by
    :func:`edgefer.spotting.window_frame_indices`); a video shorter than K gives one window whose missing frames
@@ -127,7 +127,9 @@ def spot_video(model: LoadedModel, video: str | Path, *, stride: int | None = No
         video: a video file path.
         stride: frames between window starts, 1..K; K // 2 when None (the design note's choice). An explicit
             stride longer than the video is refused; a video shorter than K is one (padded) window.
-        detector: a face detector (:class:`edgefer.video.FaceDetector`); OpenCV's Haar cascade when None.
+        detector: a face detector (:class:`edgefer.video.FaceDetector`) or its name (``"haar"``,
+            ``"blazeface-short"``, ``"blazeface-full"``); None = :data:`edgefer.detectors.DEFAULT_DETECTOR`. Crops are
+            cut with the model's ``face_margin`` and ``face_align``.
         gap: runs of one class at most this many frames apart are merged (frames of this video).
         length_ranges: per-class ``(lo, hi)`` interval lengths in frames at 30 fps (hi None = unbounded),
             scaled to the video's fps; the MEGC2020 baseline's CAS(ME)^2 ranges (micro 7..16, macro >= 17)
@@ -154,7 +156,8 @@ def spot_video(model: LoadedModel, video: str | Path, *, stride: int | None = No
         raise TypeError(f"gap must be an int (frames), got {type(gap).__name__}")
     if gap < 0:
         raise ArgumentError(f"gap must be >= 0 frames, got {gap}")
-    track = read_face_track(video, detector=detector, margin=m.face_margin, crop_size=max(m.frame_size))
+    track = read_face_track(video, detector=detector, margin=m.face_margin, crop_size=max(m.frame_size),
+                            align=m.face_align)
     num_frames = track.num_frames
     if stride is not None:
         check_fits_video("stride", stride_n, num_frames)

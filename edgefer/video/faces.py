@@ -1,6 +1,10 @@
-"""Face boxes, the face-detector interface, the default OpenCV Haar-cascade detector, and square face crops.
+"""Face boxes, the face-detector interface, the OpenCV Haar-cascade detector, the choice of detector, and square
+(optionally eye-aligned) face crops.
 
-The default :class:`HaarFaceDetector` is Viola-Jones (Viola & Jones, CVPR 2001; Lienhart & Maydt's extended
+Detectors by name, and the default one, live in :mod:`edgefer.detectors` (``make_detector``); BlazeFace
+(MediaPipe's CNN detector, with 6 keypoints) lives in :mod:`edgefer.video.blazeface`.
+
+:class:`HaarFaceDetector` is Viola-Jones (Viola & Jones, CVPR 2001; Lienhart & Maydt's extended
 Haar features, ICIP 2002) with OpenCV's pretrained frontal-face cascade
 ``haarcascade_frontalface_default.xml`` from ``cv2.data.haarcascades`` (shipped by opencv-python < 5). It runs on
 a grayscale, histogram-equalised copy of the frame downscaled to ``detect_width`` pixels wide, and maps the boxes
@@ -33,7 +37,11 @@ class FaceBox:
         x, y: top-left corner (pixels; x to the right, y down; may be fractional after smoothing).
         w, h: width and height (pixels, > 0).
         score: detector confidence, larger = surer. Its scale is the detector's: for
-            :class:`HaarFaceDetector`, the number of raw detections merged into the box (>= ``min_neighbors``).
+            :class:`HaarFaceDetector`, the number of raw detections merged into the box (>= ``min_neighbors``);
+            for :class:`~edgefer.video.blazeface.BlazeFaceDetector`, the sigmoid confidence in (0, 1).
+        keypoints: facial keypoints ``((x, y), ...)`` in full-frame pixels, or None when the detector gives none
+            (Haar). BlazeFace gives 6, in MediaPipe's order: the person's right eye, left eye, nose tip, mouth
+            centre, right ear tragion, left ear tragion.
     """
 
     x: float
@@ -41,6 +49,7 @@ class FaceBox:
     w: float
     h: float
     score: float = 1.0
+    keypoints: tuple[tuple[float, float], ...] | None = None
 
     @property
     def cx(self) -> float:
@@ -217,7 +226,20 @@ class HaarFaceDetector:
         return self._run(gray, min_side, max_side, scale, float(x0), float(y0))
 
 
-def crop_face(frame: np.ndarray, box: FaceBox, margin: float = 0.2, pad: str = "constant") -> np.ndarray:
+def eye_roll(box: FaceBox) -> float | None:
+    """The roll of the face: the angle of the line from the person's right eye to the left eye (keypoints 0 and 1,
+    BlazeFace's order), in radians, positive when that line runs downward in the image (clockwise); None when
+    ``box`` has no keypoints."""
+    if box.keypoints is None or len(box.keypoints) < 2:
+        return None
+    (rx, ry), (lx, ly) = box.keypoints[0], box.keypoints[1]
+    if not all(math.isfinite(v) for v in (rx, ry, lx, ly)) or (rx, ry) == (lx, ly):
+        return None
+    return math.atan2(ly - ry, lx - rx)
+
+
+def crop_face(frame: np.ndarray, box: FaceBox, margin: float = 0.2, pad: str = "constant",
+              align: bool = False) -> np.ndarray:
     """Cut a square face crop centred on ``box``, enlarged by ``margin``, padding where it leaves the frame.
 
     The square's side is ``round(max(w, h) * (1 + 2 * margin))`` pixels: ``margin`` is the fraction of the box
@@ -225,11 +247,17 @@ def crop_face(frame: np.ndarray, box: FaceBox, margin: float = 0.2, pad: str = "
     ``"constant"`` with zeros (black), ``"edge"`` by repeating the border pixels. So the face stays centred and
     the crop is always square, even at the image border.
 
+    With ``align``, a box with eye keypoints (BlazeFace) is cropped rotated about its centre by its
+    :func:`eye_roll`, so that the eye line is level in the crop (bilinear sampling, same side, same padding
+    rule). A box without keypoints (Haar) is cropped unrotated: alignment needs a keypoint detector.
+
     Args:
-        frame: (H, W, C) or (H, W) image, any dtype (BGR uint8 as read).
+        frame: (H, W, C) or (H, W) image, any dtype (BGR uint8 as read; with ``align``, a dtype OpenCV's
+            ``warpAffine`` takes: uint8, uint16, int16, float32, float64).
         box: the face, in the frame's pixels.
         margin: >= 0, fraction of the box's larger side added on each side.
         pad: ``"constant"`` (zeros) or ``"edge"``.
+        align: rotate so the eyes are level (see above).
 
     Returns:
         (S, S, C) or (S, S) array of the frame's dtype, S >= 1, a new contiguous array (not a view).
@@ -249,6 +277,9 @@ def crop_face(frame: np.ndarray, box: FaceBox, margin: float = 0.2, pad: str = "
     if not all(math.isfinite(v) for v in values) or box.w <= 0 or box.h <= 0:
         raise ValueError(f"box must have a finite position and a positive size, got {box}")
     side = max(1, int(round(max(box.w, box.h) * (1.0 + 2.0 * margin))))
+    roll = eye_roll(box) if align else None
+    if roll is not None:
+        return _rotated_crop(frame, box, side, roll, pad)
     x0 = int(math.floor(box.cx - side / 2.0 + 0.5))
     y0 = int(math.floor(box.cy - side / 2.0 + 0.5))
     h, w = frame.shape[:2]
@@ -259,3 +290,19 @@ def crop_face(frame: np.ndarray, box: FaceBox, margin: float = 0.2, pad: str = "
         crop[(rows < 0) | (rows >= h)] = 0
         crop[:, (cols < 0) | (cols >= w)] = 0
     return np.ascontiguousarray(crop)
+
+
+def _rotated_crop(frame: np.ndarray, box: FaceBox, side: int, roll: float, pad: str) -> np.ndarray:
+    """The ``side`` x ``side`` crop whose x axis runs along angle ``roll`` in the frame, centred on ``box``."""
+    c, s = math.cos(roll), math.sin(roll)
+    half = (side - 1) / 2.0
+    cx, cy = box.cx - 0.5, box.cy - 0.5  # continuous box coordinates -> pixel-centre indices
+    # crop pixel (u, v) samples frame (cx, cy) + R(roll) (u - half, v - half)
+    matrix = np.array([[c, -s, cx - c * half + s * half], [s, c, cy - s * half - c * half]], np.float64)
+    border = cv2.BORDER_CONSTANT if pad == "constant" else cv2.BORDER_REPLICATE
+    crop = cv2.warpAffine(frame, matrix, (side, side), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=border, borderValue=0)
+    if frame.ndim == 3 and crop.ndim == 2:
+        crop = crop[:, :, None]
+    return np.ascontiguousarray(crop)
+

@@ -7,7 +7,7 @@ The DFER and spotting models read the crops of one person's face. :class:`FaceTr
   centre lies within ``max_centre_shift`` box sides of the track's centre, continues the track; other
   detections (other faces, false positives) are ignored;
 - smoothing: the track's box is an exponential moving average of the matched detections (weight ``smoothing``
-  on the new one), which removes the Haar detector's frame-to-frame jitter;
+  on the new one), which removes a detector's frame-to-frame jitter (keypoints are smoothed alike);
 - dropouts, one policy for files and streams alike: a run of at most ``max_gap`` frames without a matching
   detection, between two detections of the same track, is bridged -- its frames get the box linearly
   interpolated between the track's boxes on either side, and count as face-found (``detected=False``). A longer
@@ -40,7 +40,8 @@ import cv2
 import numpy as np
 
 from ..errors import ArgumentError, NoFaceError
-from .faces import PAD_MODES, FaceBox, FaceDetector, HaarFaceDetector, RegionFaceDetector, box_iou, crop_face
+from ..detectors import make_detector
+from .faces import PAD_MODES, FaceBox, FaceDetector, RegionFaceDetector, box_iou, crop_face
 from .reader import VideoReader, describe_source
 
 
@@ -121,7 +122,8 @@ class FaceTracker:
             if match is not None:
                 a, p = self.smoothing, self._box
                 box = FaceBox(a * match.x + (1 - a) * p.x, a * match.y + (1 - a) * p.y,
-                              a * match.w + (1 - a) * p.w, a * match.h + (1 - a) * p.h, match.score)
+                              a * match.w + (1 - a) * p.w, a * match.h + (1 - a) * p.h, match.score,
+                              _mix_points(p.keypoints, match.keypoints, a))
                 steps = len(self._pending) + 1
                 decided = [TrackedBox(i, _lerp(p, box, k / steps), False) for k, i in enumerate(self._pending, 1)]
                 self._box, self._pending = box, []
@@ -162,7 +164,14 @@ class FaceTracker:
 
 def _lerp(a: FaceBox, b: FaceBox, t: float) -> FaceBox:
     return FaceBox(a.x + (b.x - a.x) * t, a.y + (b.y - a.y) * t, a.w + (b.w - a.w) * t, a.h + (b.h - a.h) * t,
-                   min(a.score, b.score))
+                   min(a.score, b.score), _mix_points(a.keypoints, b.keypoints, t))
+
+
+def _mix_points(a, b, t: float):
+    """Keypoints ``a + (b - a) * t`` (smoothed like the box); the ones there are when only one box has them."""
+    if a is None or b is None or len(a) != len(b):
+        return b if b is not None else a
+    return tuple((pa[0] + (pb[0] - pa[0]) * t, pa[1] + (pb[1] - pa[1]) * t) for pa, pb in zip(a, b))
 
 
 @dataclass
@@ -201,6 +210,7 @@ class FaceTrack:
         detected: (N,) bool, True where the detector itself found the face (a subset of ``face_found``).
         crop_size: S, or None for native-size crops.
         margin: the crop margin used (fraction of the box added on each side).
+        align: whether the crops were rotated so the eyes are level (:func:`~edgefer.video.faces.crop_face`).
     """
 
     source: str
@@ -212,6 +222,7 @@ class FaceTrack:
     detected: np.ndarray
     crop_size: int | None = None
     margin: float = 0.2
+    align: bool = False
 
     @property
     def face_fraction(self) -> float:
@@ -259,7 +270,10 @@ def _resize(crop: np.ndarray, size: int | None) -> np.ndarray:
     return cv2.resize(crop, (size, size), interpolation=interp)
 
 
-def _check_options(margin: float, crop_size: int | None, max_frames: int | None, pad: str, tracker) -> None:
+def _check_options(margin: float, crop_size: int | None, max_frames: int | None, pad: str, tracker,
+                   align: bool = False) -> None:
+    if not isinstance(align, (bool, np.bool_)):
+        raise ArgumentError(f"align must be True or False, got {align!r}")
     if not (isinstance(margin, (int, float)) and margin >= 0):
         raise ArgumentError(f"margin must be a fraction >= 0, got {margin!r}")
     if pad not in PAD_MODES:
@@ -271,17 +285,18 @@ def _check_options(margin: float, crop_size: int | None, max_frames: int | None,
         raise TypeError(f"tracker must be a FaceTracker or None, got {type(tracker).__name__}")
 
 
-def iter_face_track(source: str | os.PathLike[str] | int | VideoReader, detector: FaceDetector | None = None,
+def iter_face_track(source: str | os.PathLike[str] | int | VideoReader, detector: FaceDetector | str | None = None,
                     margin: float = 0.2, crop_size: int | None = None, max_frames: int | None = None, *,
-                    tracker: FaceTracker | None = None, pad: str = "constant") -> Iterator[FaceFrame]:
+                    tracker: FaceTracker | None = None, pad: str = "constant",
+                    align: bool = False) -> Iterator[FaceFrame]:
     """Yield a :class:`FaceFrame` per frame of ``source``, in order, each at most ``tracker.max_gap`` frames late.
 
     Arguments as for :func:`read_face_track`. Raises VideoError on opening (see
     :class:`~edgefer.video.reader.VideoReader`), ArgumentError / TypeError for bad options; never NoFaceError
     (face-less frames have ``box=None``).
     """
-    _check_options(margin, crop_size, max_frames, pad, tracker)
-    detector = HaarFaceDetector() if detector is None else detector
+    _check_options(margin, crop_size, max_frames, pad, tracker, align)
+    detector = make_detector(detector) if detector is None or isinstance(detector, str) else detector
     tracker = FaceTracker() if tracker is None else tracker
     tracker.reset()
     near = detector.detect_near if isinstance(detector, RegionFaceDetector) else None
@@ -291,7 +306,7 @@ def iter_face_track(source: str | os.PathLike[str] | int | VideoReader, detector
     def frames(decided: Iterable[TrackedBox]) -> Iterator[FaceFrame]:
         for step in decided:
             frame = held.pop(step.index)
-            crop = None if step.box is None else _resize(crop_face(frame, step.box, margin, pad), crop_size)
+            crop = None if step.box is None else _resize(crop_face(frame, step.box, margin, pad, align), crop_size)
             yield FaceFrame(step.index, step.box, step.detected, crop, step.new_track)
 
     try:
@@ -307,15 +322,18 @@ def iter_face_track(source: str | os.PathLike[str] | int | VideoReader, detector
             reader.close()
 
 
-def read_face_track(path_or_capture: str | os.PathLike[str] | int | VideoReader, detector: FaceDetector | None = None,
+def read_face_track(path_or_capture: str | os.PathLike[str] | int | VideoReader,
+                    detector: FaceDetector | str | None = None,
                     margin: float = 0.2, crop_size: int | None = None, max_frames: int | None = None, *,
-                    tracker: FaceTracker | None = None, pad: str = "constant") -> FaceTrack:
+                    tracker: FaceTracker | None = None, pad: str = "constant", align: bool = False) -> FaceTrack:
     """Read a video and follow one face through it: per-frame boxes and square face crops.
 
     Args:
         path_or_capture: a video file path, a camera index (int), or an open
             :class:`~edgefer.video.reader.VideoReader` (not yet iterated).
-        detector: a :class:`~edgefer.video.faces.FaceDetector`; None = ``HaarFaceDetector()``.
+        detector: a :class:`~edgefer.video.faces.FaceDetector`, or a name for
+            :func:`~edgefer.detectors.make_detector` (``"haar"``, ``"blazeface-short"``, ``"blazeface-full"``);
+            None = :data:`~edgefer.detectors.DEFAULT_DETECTOR`.
         margin: fraction of the face box added on each side of the square crop (0.2 -> 1.4x the box).
         crop_size: resize every crop to ``crop_size`` x ``crop_size`` pixels as it is read (e.g. 112; keeps memory
             at N * S * S * 3 bytes); None keeps native-size crops.
@@ -325,6 +343,9 @@ def read_face_track(path_or_capture: str | os.PathLike[str] | int | VideoReader,
             call runs, so give each concurrent call its own.
         pad: how :func:`~edgefer.video.faces.crop_face` fills a crop beyond the frame border: ``"constant"``
             (zeros, black) or ``"edge"`` (repeat the border pixels).
+        align: rotate each crop so the eye line is level (boxes with eye keypoints, i.e. BlazeFace; see
+            :func:`~edgefer.video.faces.crop_face`). A model's metadata says whether it was trained so
+            (``face_align``).
 
     Returns:
         a :class:`FaceTrack` with N = frames decoded (or ``max_frames``): ``crops`` (BGR uint8, None where no
@@ -333,13 +354,16 @@ def read_face_track(path_or_capture: str | os.PathLike[str] | int | VideoReader,
     Raises:
         VideoError: the file is missing, not a video, or has no decodable frame; the camera cannot be opened.
         NoFaceError: no face in any frame read; the message names the video.
-        ArgumentError (a ValueError): a bad ``margin``, ``crop_size``, ``max_frames`` or ``pad``.
+        ArgumentError (a ValueError): a bad ``margin``, ``crop_size``, ``max_frames`` or ``pad``; an unknown
+            detector name.
+        FetchError / BackendUnavailableError: a BlazeFace detector's model could not be fetched or converted.
         TypeError: ``tracker`` is not a FaceTracker.
     """
-    _check_options(margin, crop_size, max_frames, pad, tracker)
+    _check_options(margin, crop_size, max_frames, pad, tracker, align)
     reader = path_or_capture if isinstance(path_or_capture, VideoReader) else VideoReader(path_or_capture)
     try:
-        frames = list(iter_face_track(reader, detector, margin, crop_size, max_frames, tracker=tracker, pad=pad))
+        frames = list(iter_face_track(reader, detector, margin, crop_size, max_frames, tracker=tracker, pad=pad,
+                                      align=align))
     finally:
         if not isinstance(path_or_capture, VideoReader):
             reader.close()
@@ -349,4 +373,5 @@ def read_face_track(path_or_capture: str | os.PathLike[str] | int | VideoReader,
         raise NoFaceError(f"no face found in any of the {len(frames)} frames of {name}")
     return FaceTrack(source=name, fps=reader.fps, num_frames=len(frames), crops=[f.crop for f in frames],
                      boxes=[f.box for f in frames], face_found=face_found,
-                     detected=np.array([f.detected for f in frames], dtype=bool), crop_size=crop_size, margin=margin)
+                     detected=np.array([f.detected for f in frames], dtype=bool), crop_size=crop_size, margin=margin,
+                     align=bool(align))
