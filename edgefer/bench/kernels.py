@@ -24,7 +24,6 @@ thread count (torch, edgefer._C and ONNX Runtime intra-op threads).
 
 from __future__ import annotations
 
-import os
 import platform
 import statistics
 import sys
@@ -62,18 +61,10 @@ class Row:
 
 
 def machine() -> dict:
-    """{'cpu': model name, 'cores': CPUs this process may use, 'isa': edgefer._C's instruction set or None,
-    'python', 'torch', 'onnxruntime': versions}."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    """{'cpu': model name and vector ISA, 'cores': CPUs this process may use, 'isa': edgefer._C's instruction set
+    or None, 'python', 'torch', 'onnxruntime': versions}."""
+    from .machine import cpu_isa, cpu_model, cpus_available
+
     try:
         from .. import _C
         isa = _C.cpu_features()["isa"]
@@ -85,8 +76,8 @@ def machine() -> dict:
         ort = onnxruntime.__version__
     except ImportError:
         ort = None
-    return {"cpu": cpu, "cores": cores, "isa": isa, "python": platform.python_version(), "torch": torch.__version__,
-            "onnxruntime": ort}
+    return {"cpu": f"{cpu_model()} ({cpu_isa()})", "cores": cpus_available(), "isa": isa,
+            "python": platform.python_version(), "torch": torch.__version__, "onnxruntime": ort}
 
 
 def interleaved_ms(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 2,

@@ -7,8 +7,6 @@ excluded (it is the same numpy code for every backend).
 
 from __future__ import annotations
 
-import os
-import platform
 import statistics
 import tempfile
 import time
@@ -27,14 +25,10 @@ def _time(fn, repeats: int, warmup: int = 2) -> list[float]:
 
 
 def machine() -> str:
-    """A one-line description of this machine: CPU model, logical cores, OS."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}"
+    """A one-line description of this machine (:func:`edgefer.bench.machine.describe`)."""
+    from .machine import describe
+
+    return describe()
 
 
 def run(model: str = "msstnet", batches: tuple[int, ...] = (1,), repeats: int = 10, threads: int | None = None) -> list[dict]:
