@@ -35,6 +35,12 @@ def _cpuinfo() -> tuple[str | None, set[str]]:
     return name, flags
 
 
+def cpu_flags() -> frozenset[str]:
+    """The CPU feature flags /proc/cpuinfo reports for the first processor (``flags`` on x86, ``Features`` on
+    ARM), e.g. ``{"avx2", "avx512_vnni", ...}``; empty where the OS does not say."""
+    return frozenset(_cpuinfo()[1])
+
+
 def cpu_model() -> str:
     """The CPU's model name (``platform.processor()`` or the architecture where /proc/cpuinfo has none)."""
     name, _ = _cpuinfo()

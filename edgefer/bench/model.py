@@ -1,12 +1,26 @@
-"""MSSTNet end to end on ONNX Runtime: the standard-op graph against the graph with edgefer's custom ops.
+"""MSSTNet end to end on the CPU, one table: PyTorch eager, ONNX Runtime fp32, custom ops, int8 QDQ, against the
+machine's measured GEMM peak.
 
-``edgefer bench model`` runs :func:`run`. One process builds one MSSTNet (default config, untrained, seed 0),
-exports it twice with :func:`export.onnx_export.export_onnx` -- standard ops (``kernels="reference"``) and
-``edgefer``-domain custom nodes (``custom_ops=True``, run by ``libedgefer_ortops``) -- and times both ONNX
-Runtime CPU sessions on the same clips at each batch size. Calls alternate between the two sessions so that
-load from other processes hits both alike. Time = median wall-clock ms of one ``session.run`` (a batch of B
-clips of 16 x 3 x 112 x 112), each call after a 50 ms pause that lets the other session's spinning threads go
-idle; clips/s = B / time; speedup = standard time / custom time.
+``edgefer bench model`` runs :func:`run`. One process builds one MSSTNet (default config unless ``config``
+overrides it, untrained, seed ``seed``), exports it with :func:`export.onnx_export.export_onnx` with standard ops
+and with ``edgefer`` custom ops, quantizes the standard-op graph with :func:`export.int8.quantize_int8` (QDQ,
+per-channel weights, the CPU's types from :func:`export.int8.quant_types_for_cpu`, the default fp32 exclusions;
+calibrated on random clips: the calibration sets the scales, not the speed, and the agreement the int8 export
+reports on real clips is not measured here), and times every row on the same clips at each batch size.
+
+Rows: ``eager`` (``torch.no_grad``, ``torch.set_num_threads(threads)``), ``ort fp32``, ``ort custom ops``,
+``ort int8`` and ``int8 + custom ops``; the last is listed as unavailable: ONNX Runtime's calibration session
+(``quantize_static``) cannot load a custom-op library, and ORT's QDQ fusions know only its own ops, so an
+``edgefer`` node would sit between a DequantizeLinear and a QuantizeLinear and run in fp32 anyway.
+
+Timing: each repeat calls every row once in turn (alternating, so drifting load from other processes hits all
+rows alike), after a ``settle_s`` pause that lets the previous row's spinning threads go idle; the figure is the
+median wall-clock time of one call of a batch of B clips. Columns: ms per clip (= median / B), clips/s, achieved
+GFLOP/s (the model's FLOPs per clip counted by ``torch.utils.flop_counter.FlopCounterMode``, one multiply-add = 2
+FLOP, x clips/s), the ratio to eager (eager ms / row ms), and the fraction of the machine's peak measured in the
+same run: the fp32 rows against an ONNX Runtime ``MatMul`` (fp32, N x N x N), the int8 row against
+``MatMulInteger`` with the int8 types the quantization used (same N); both GEMMs are called in the same
+alternation as the rows, and the peak is the fastest of those calls.
 """
 
 from __future__ import annotations
@@ -16,170 +30,283 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import Mapping, Sequence, TextIO
 
-from ..errors import BackendUnavailableError
+from ..errors import ArgumentError, BackendUnavailableError
 
-#: Pause before each timed call, so that the other session's spinning worker threads have
-#: gone idle: each call then sees the machine as a lone model would.
-_SETTLE_S = 0.05
+#: Rows, in table order.
+ROWS = ("eager", "ort fp32", "ort custom ops", "ort int8", "int8 + custom ops")
+INT8_CUSTOM_UNAVAILABLE = ("not available: quantize_static's calibration session cannot load the edgefer custom-op "
+                           "library, and ORT's QDQ fusions do not know custom ops (they would run fp32 between DQ/Q)")
 
 
 @dataclass
-class Result:
-    """One batch size: median and best ms per call of each graph, and the largest |logit| difference."""
+class Row:
+    """One row at one batch size: median ms of a call, FLOPs per clip, the peak it is compared against."""
 
+    name: str
     batch: int
-    standard_ms: float
-    custom_ms: float
-    max_abs_diff: float
-    standard_best_ms: float = float("nan")
-    custom_best_ms: float = float("nan")
-    repeats: int = 0
-    #: median over the repeats of (standard call / the custom call right after it): each ratio compares two
-    #: calls made a fraction of a second apart, so load that drifts over the run cancels out of it
-    paired_speedup: float = float("nan")
-    #: in how many of the pairs the custom call was the faster
-    custom_wins: int = 0
+    ms: float
+    gflop_per_clip: float
+    peak_gflops: float
+    eager_ms: float
+    note: str = ""
 
     @property
-    def speedup(self) -> float:
-        """standard median / custom median (> 1: the custom ops are faster)."""
-        return self.standard_ms / self.custom_ms
+    def ms_per_clip(self) -> float:
+        return self.ms / self.batch
 
     @property
-    def best_speedup(self) -> float:
-        """standard best / custom best: less sensitive to other processes' load than the medians."""
-        return self.standard_best_ms / self.custom_best_ms
+    def clips_per_s(self) -> float:
+        return self.batch / (self.ms / 1e3)
 
-    def clips_per_s(self, ms: float) -> float:
-        """Clips per second at ``ms`` per batch."""
-        return self.batch / (ms / 1e3)
+    @property
+    def gflops(self) -> float:
+        """Achieved GFLOP/s: counted FLOPs per clip x clips per second."""
+        return self.gflop_per_clip * self.clips_per_s
+
+    @property
+    def vs_eager(self) -> float:
+        """eager ms / this row's ms (> 1: faster than PyTorch eager)."""
+        return self.eager_ms / self.ms
+
+    @property
+    def peak_fraction(self) -> float:
+        return self.gflops / self.peak_gflops
+
+
+@dataclass
+class Report:
+    """Everything one run measured."""
+
+    machine: str
+    threads: int
+    repeats: int
+    gflop_per_clip: float
+    peaks: dict[str, float]
+    int8_types: str
+    rows: list[Row] = field(default_factory=list)
+    max_abs_diff: dict[str, float] = field(default_factory=dict)
 
 
 def run(batches: Sequence[int] = (1, 8), threads: int | None = None, repeats: int | None = None,
-        out: TextIO | None = None, *, batch: Sequence[int] | None = None, seed: int = 0) -> list[Result]:
-    """Time MSSTNet on ONNX Runtime, standard ops vs custom ops, and print one table.
+        out: TextIO | None = None, *, batch: Sequence[int] | None = None, seed: int = 0,
+        config: Mapping[str, object] | None = None, gemm_size: int = 1024, settle_s: float = 0.05,
+        custom_ops: bool = True) -> Report:
+    """Time MSSTNet on every row and print one table.
 
     Args:
-        batches: batch sizes B (clips per ``session.run``); ``batch`` is accepted as an alias.
-        threads: ONNX Runtime intra-op threads, which the custom ops run on too (default: the CPUs this process
-            may use).
-        repeats: timed calls per graph and batch size (default: 20 for B <= 2, else 8).
+        batches: batch sizes B (clips per call); ``batch`` is accepted as an alias.
+        threads: intra-op threads of ONNX Runtime (the custom ops run on them too) and torch's thread count
+            (default: the CPUs this process may use).
+        repeats: timed calls per row and batch size (default 5).
         out: where the table goes (default: stdout).
-        seed: seed of the model weights and the clips.
+        seed: seed of the weights and the clips.
+        config: MSSTNet config overrides (e.g. ``{"dim": 64}`` for a quick check).
+        gemm_size: N of the N x N x N GEMMs that measure the peaks.
+        settle_s: pause before each timed call, in seconds.
+        custom_ops: include the custom-op row (needs the compiled ops and the ORT custom-op library).
 
     Returns:
-        One :class:`Result` per batch size.
+        A :class:`Report`.
 
     Raises:
-        BackendUnavailableError: onnxruntime, torch, the compiled torch ops (``edgefer._C``) or the ONNX
-            Runtime custom-op library is missing.
-        ValueError: a batch size or thread count below 1.
+        BackendUnavailableError: onnxruntime, torch, or (with ``custom_ops``) the compiled ops or the custom-op
+            library is missing.
+        ArgumentError: a batch size, thread count, repeat count or GEMM size below 1.
     """
     if batch is not None:
         batches = batch
     batches = [int(b) for b in batches]
-    if not batches or min(batches) < 1:
-        raise ValueError(f"batch sizes must be >= 1, got {batches}")
-    if threads is not None and threads < 1:
-        raise ValueError(f"threads must be >= 1, got {threads}")
+    repeats = 5 if repeats is None else int(repeats)
+    if not batches or min(batches) < 1 or repeats < 1 or gemm_size < 1 or (threads is not None and threads < 1):
+        raise ArgumentError(f"batch sizes, threads, repeats and the GEMM size must be >= 1 (batches {batches}, "
+                            f"threads {threads}, repeats {repeats}, gemm {gemm_size})")
     out = out or sys.stdout
-    ort, np, torch = _imports()
-    from .. import ortops
+    ort, np, torch = _imports(custom_ops)
+    from edgefer.export.int8 import CalibrationSet, quant_types_for_cpu, quantize_int8
 
-    ortops.library_path()  # raises BackendUnavailableError with the reason when it is missing
-    from .kernels import machine
+    from .machine import describe
 
     threads = threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    torch.set_num_threads(threads)
+    types = quant_types_for_cpu()
     with tempfile.TemporaryDirectory(prefix="edgefer-bench-") as tmp:
-        standard_path, custom_path = _export_both(Path(tmp), seed, torch)
-        sessions = {name: _session(ort, ortops, path, threads, custom=name == "custom")
-                    for name, path in (("standard", standard_path), ("custom", custom_path))}
-        results = [_time_batch(np, sessions, b, repeats or (20 if b <= 2 else 8), seed) for b in batches]
-    _print(out, machine(), threads, results)
-    return results
+        model, metadata, paths = _export(Path(tmp), seed, torch, dict(config or {}), custom_ops)
+        shape = (metadata.clip_length, metadata.channels, *metadata.frame_size)
+        gflop = _count_gflop(torch, model, shape)
+        rng = np.random.default_rng(seed)
+        calib = CalibrationSet(rng.random((4, *shape), dtype=np.float32), rng.random((2, *shape), dtype=np.float32),
+                               "random clips (speed only)")
+        paths["ort int8"] = Path(tmp, "int8.onnx")
+        quantize_int8(paths["ort fp32"], paths["ort int8"], metadata, calib, types=types, min_agreement=0.0)
+        sessions = {name: _session(ort, path, threads, custom=name == "ort custom ops") for name, path in paths.items()}
+        gemms = gemm_calls(ort, np, gemm_size, threads, types.activations)
+        report = Report(describe(), threads, repeats, gflop, {"fp32": 0.0, "int8": 0.0}, types.name)
+        for b in batches:
+            _time_batch(report, np, torch, model, sessions, gemms, b, shape, repeats, seed, settle_s)
+        for row in report.rows:
+            row.peak_gflops = report.peaks["int8" if "int8" in row.name else "fp32"]
+    _print(out, ort, torch, report)
+    return report
 
 
-def _imports():
+def _imports(custom_ops: bool):
     try:
         import numpy as np
         import onnxruntime as ort
         import torch
     except ImportError as exc:
         raise BackendUnavailableError(f"`edgefer bench model` needs torch and onnxruntime ({exc})") from None
-    try:
-        import edgefer.ops.cpp  # noqa: F401  the torch ops the custom-op export traces
-    except ImportError as exc:
-        raise BackendUnavailableError(f"edgefer's compiled kernels are not built ({exc})") from None
+    if custom_ops:
+        try:
+            import edgefer.ops.cpp  # noqa: F401  the torch ops the custom-op export traces
+        except ImportError as exc:
+            raise BackendUnavailableError(f"edgefer's compiled kernels are not built ({exc})") from None
+        from .. import ortops
+
+        ortops.library_path()  # raises BackendUnavailableError with the reason when it is missing
     return ort, np, torch
 
 
-def _export_both(tmp: Path, seed: int, torch) -> tuple[Path, Path]:
+def _export(tmp: Path, seed: int, torch, config: dict, custom_ops: bool):
     from edgefer.export.onnx_export import export_onnx
 
     from ..models import build_model
     from ..models.checkpoint import artefact_metadata
 
     torch.manual_seed(seed)
-    model = build_model("msstnet", kernels="reference").eval()
-    paths = []
-    for custom in (False, True):
-        metadata = artefact_metadata(model, trained=False, weights_sha256="", custom_ops=custom)
-        path = tmp / ("msstnet_custom.onnx" if custom else "msstnet_standard.onnx")
-        export_onnx(model, path, metadata, custom_ops=custom, random_batches=(1,), seed=seed)
-        paths.append(path)
-    return paths[0], paths[1]
+    model = build_model("msstnet", kernels="reference", **config).eval()
+    paths, metadata = {}, None
+    for name, custom in (("ort fp32", False), ("ort custom ops", True)):
+        if custom and not custom_ops:
+            continue
+        meta = artefact_metadata(model, trained=False, weights_sha256="", custom_ops=custom)
+        metadata = metadata or meta
+        path = tmp / f"msstnet_{'custom' if custom else 'standard'}.onnx"
+        export_onnx(model, path, meta, custom_ops=custom, random_batches=(1,), seed=seed)
+        paths[name] = path
+    model.kernels = "reference"
+    return model, metadata, paths
 
 
-def _session(ort, ortops, path: Path, threads: int, custom: bool):
+def _count_gflop(torch, model, shape) -> float:
+    """GFLOP of one clip by ``torch.utils.flop_counter.FlopCounterMode`` (a multiply-add counts 2)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(torch.zeros(1, *shape))
+    return counter.get_total_flops() / 1e9
+
+
+def _session(ort, path: Path, threads: int, custom: bool = False, profile: str | None = None):
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
+    if profile:
+        options.enable_profiling = True
+        options.profile_file_prefix = profile
     if custom:
+        from .. import ortops
+
         ortops.register(options)
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def _time_batch(np, sessions: dict, batch: int, repeats: int, seed: int) -> Result:
-    clips = np.random.default_rng(seed + batch).random((batch, 16, 3, 112, 112), dtype=np.float32)
-    feeds = {name: {s.get_inputs()[0].name: clips} for name, s in sessions.items()}
-    outputs = {name: s.run(None, feeds[name])[0] for name, s in sessions.items()}  # warm-up, and parity
+def gemm_calls(ort, np, n: int, threads: int, activations: str = "uint8") -> dict[str, tuple[object, float]]:
+    """The GEMMs that measure the machine's peak with ONNX Runtime: ``MatMul`` fp32 and ``MatMulInteger`` (A
+    ``activations``: int8 or uint8, B int8), N x N x N, B held as an initializer as a model's weight is.
+
+    Returns:
+        ``{"fp32": (call, ops), "int8": (call, ops)}``: a no-argument callable running one GEMM, and its
+        operation count 2 N^3 (a multiply-add = 2). The peak is ops / the fastest call (GFLOP/s, int8: GOP/s).
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    a_int = (np.int8, TensorProto.INT8) if activations == "int8" else (np.uint8, TensorProto.UINT8)
+    specs = {"fp32": ("MatMul", rng.random((n, n), dtype=np.float32), TensorProto.FLOAT, np.float32,
+                      TensorProto.FLOAT),
+             "int8": ("MatMulInteger", rng.integers(0, 100, (n, n)).astype(a_int[0]), a_int[1], np.int8,
+                      TensorProto.INT32)}
+    calls = {}
+    for name, (op, a, a_proto, b_type, out_proto) in specs.items():
+        b = rng.integers(-100, 100, (n, n)).astype(b_type)
+        graph = helper.make_graph([helper.make_node(op, ["a", "b"], ["y"])], name,
+                                  [helper.make_tensor_value_info("a", a_proto, [n, n])],
+                                  [helper.make_tensor_value_info("y", out_proto, [n, n])],
+                                  initializer=[numpy_helper.from_array(b, "b")])
+        model = helper.make_model(graph, ir_version=8, opset_imports=[helper.make_opsetid("", 17)])
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        calls[name] = ((lambda session=session, a=a: session.run(None, {"a": a})), 2.0 * n ** 3)
+    return calls
+
+
+def _time_batch(report: Report, np, torch, model, sessions: dict, gemms: dict, batch: int, shape, repeats: int,
+                seed: int, settle_s: float) -> None:
+    clips = np.random.default_rng(seed + batch).random((batch, *shape), dtype=np.float32)
+    tensor = torch.from_numpy(clips)
+
+    def eager():
+        with torch.no_grad():
+            return model(tensor).numpy()
+
+    calls = {"eager": eager}
     for name, s in sessions.items():
-        s.run(None, feeds[name])
-    times: dict[str, list[float]] = {name: [] for name in sessions}
+        feed = {s.get_inputs()[0].name: clips}
+        calls[name] = (lambda s=s, feed=feed: s.run(None, feed)[0])
+    reference = calls["eager"]()
+    for name, call in calls.items():  # warm-up, and parity
+        got = call()
+        report.max_abs_diff[f"{name} B={batch}"] = float(np.max(np.abs(got - reference)))
+    for name, (call, _) in gemms.items():
+        call()
+        calls[f"gemm {name}"] = call
+    times: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(repeats):
-        for name, s in sessions.items():  # alternate, so drifting background load hits both alike
-            time.sleep(_SETTLE_S)
+        for name, call in calls.items():  # alternate, so drifting background load hits every row alike
+            time.sleep(settle_s)
             t0 = time.perf_counter()
-            s.run(None, feeds[name])
+            call()
             times[name].append(time.perf_counter() - t0)
-    diff = float(np.max(np.abs(outputs["standard"] - outputs["custom"])))
-    ratios = [s / c for s, c in zip(times["standard"], times["custom"])]
-    return Result(batch, statistics.median(times["standard"]) * 1e3, statistics.median(times["custom"]) * 1e3, diff,
-                  min(times["standard"]) * 1e3, min(times["custom"]) * 1e3, repeats,
-                  paired_speedup=statistics.median(ratios), custom_wins=sum(r > 1 for r in ratios))
+    eager_ms = statistics.median(times["eager"]) * 1e3
+    for name, (_, ops) in gemms.items():  # the peak: the fastest GEMM call of the whole run
+        report.peaks[name] = max(report.peaks[name], ops / min(times[f"gemm {name}"]) / 1e9)
+    for name in ROWS:
+        if name == "int8 + custom ops":
+            report.rows.append(Row(name, batch, float("nan"), report.gflop_per_clip, float("nan"), eager_ms,
+                                   INT8_CUSTOM_UNAVAILABLE))
+        elif name in times:  # peak_gflops is set once every batch ran
+            report.rows.append(Row(name, batch, statistics.median(times[name]) * 1e3, report.gflop_per_clip,
+                                   float("nan"), eager_ms))
 
 
-def _print(out: TextIO, info: dict, threads: int, results: list[Result]) -> None:
-    out.write(f"MSSTNet end to end on ONNX Runtime {info.get('onnxruntime')} (CPUExecutionProvider), "
-              f"standard ops vs edgefer custom ops\n")
-    out.write(f"machine: {info.get('cpu')}, {info.get('cores')} CPUs available, {threads} threads, "
-              f"edgefer ISA {info.get('isa')}, torch {info.get('torch')}\n")
-    header = f"{'B':>3} | {'standard ms':>11} | {'custom ms':>9} | {'standard clips/s':>16} | {'custom clips/s':>14} | " \
-             f"{'speedup':>7} | {'paired':>7} | {'custom faster':>13} | {'best std/custom ms':>18} | " \
-             f"{'best speedup':>12} | {'max |diff|':>10}"
+def _print(out: TextIO, ort, torch, report: Report) -> None:
+    out.write(f"MSSTNet end to end on the CPU: PyTorch {torch.__version__} eager vs ONNX Runtime {ort.__version__} "
+              f"(CPUExecutionProvider), {report.gflop_per_clip:.2f} GFLOP per clip (FlopCounterMode)\n")
+    out.write(f"machine: {report.machine}, {report.threads} threads; int8 types {report.int8_types}\n")
+    out.write(f"measured peak (ORT, fastest of the GEMM calls alternated with the rows): fp32 MatMul "
+              f"{report.peaks['fp32']:.1f} GFLOP/s, int8 MatMulInteger ({report.int8_types[:2]} x S8) "
+              f"{report.peaks['int8']:.1f} GOP/s\n")
+    header = (f"{'B':>3} | {'row':<17} | {'ms/clip':>8} | {'clips/s':>8} | {'GFLOP/s':>8} | {'x eager':>7} | "
+              f"{'of peak':>7}")
     out.write(header + "\n" + "-" * len(header) + "\n")
-    for r in results:
-        out.write(f"{r.batch:>3} | {r.standard_ms:>11.1f} | {r.custom_ms:>9.1f} | "
-                  f"{r.clips_per_s(r.standard_ms):>16.2f} | {r.clips_per_s(r.custom_ms):>14.2f} | "
-                  f"{r.speedup:>6.3f}x | {r.paired_speedup:>6.3f}x | {f'{r.custom_wins}/{r.repeats}':>13} | "
-                  f"{r.standard_best_ms:>8.1f} / {r.custom_best_ms:<7.1f} | "
-                  f"{r.best_speedup:>11.3f}x | {r.max_abs_diff:>10.2e}\n")
-    out.write(f"speedup = standard ms / custom ms, medians of {'/'.join(str(r.repeats) for r in results)} "
-              "alternating session.run calls per graph; paired = median of standard/custom over back-to-back call "
-              "pairs; custom faster = pairs the custom graph won; best = fastest call\n")
+    for r in report.rows:
+        if r.note:
+            out.write(f"{r.batch:>3} | {r.name:<17} | {r.note}\n")
+            continue
+        out.write(f"{r.batch:>3} | {r.name:<17} | {r.ms_per_clip:>8.1f} | {r.clips_per_s:>8.2f} | {r.gflops:>8.1f} | "
+                  f"{r.vs_eager:>6.2f}x | {r.peak_fraction:>6.1%}\n")
+    worst = max((v for k, v in report.max_abs_diff.items() if "int8" not in k), default=0.0)
+    int8 = max((v for k, v in report.max_abs_diff.items() if "int8" in k), default=float("nan"))
+    out.write(f"medians of {report.repeats} alternating calls per row; x eager = eager ms / row ms; of peak = "
+              f"GFLOP/s / the matching measured GEMM peak (int8 row: MatMulInteger); max |logit - eager|: fp32 rows "
+              f"{worst:.1e}, int8 {int8:.1e}\n")
     out.flush()

@@ -1,0 +1,190 @@
+"""int8 QDQ export with onnxruntime.quantization (issue 15): the ISA rule, the CLI, agreement, refusals."""
+
+import json
+import shutil
+
+import numpy as np
+import onnx
+import onnx.numpy_helper
+import pytest
+
+from cli_support import assert_one_line_error, run_cli
+from edgefer.errors import ArgumentError, ExportError
+from edgefer.export.int8 import (CalibrationSet, agreement, calibration_clips, quant_types_for_cpu, quantize_int8,
+                                 resolve_keep_fp32, tensorrt_types)
+from test_runtime_without_torch import _run as run_without_torch
+
+SMALL = ("--config", "dim=64", "--config", "num_heads=4", "--config", "mlp_hidden=128")
+
+
+@pytest.mark.parametrize("flags,acts,reduce", [
+    ({"avx2", "fma", "avx512f", "avx512_vnni"}, "uint8", False),  # AVX-512 VNNI (this EPYC)
+    ({"avx2", "fma", "avx_vnni"}, "uint8", False),  # AVX-VNNI (Alder Lake and later)
+    ({"avx2", "fma"}, "uint8", True),  # AVX2 only: VPMADDUBSW can saturate
+    ({"avx2", "avx512f", "avx512bw"}, "uint8", True),  # AVX-512 without VNNI (Skylake-SP)
+    ({"asimd", "asimddp"}, "int8", False),  # ARM
+    (set(), "int8", False),
+])
+def test_quant_types_follow_the_isa(flags, acts, reduce):
+    types = quant_types_for_cpu(flags)
+    assert (types.activations, types.weights, types.reduce_range, types.symmetric) == (acts, "int8", reduce, False)
+    assert types.name == ("S8S8" if acts == "int8" else "U8S8") + ("+reduce_range" if reduce else "")
+
+
+def test_tensorrt_variant_is_symmetric_signed():
+    types = tensorrt_types()
+    assert (types.activations, types.weights, types.reduce_range, types.symmetric) == ("int8", "int8", False, True)
+
+
+def test_agreement_figures():
+    a = np.array([[1.0, 0.0], [0.0, 1.0]])
+    assert agreement(a, a) == (1.0, 1.0, 1.0)
+    top1, mean, low = agreement(a, a[::-1])
+    assert top1 == 0.0 and abs(mean) < 1e-12 and abs(low) < 1e-12
+
+
+@pytest.fixture(scope="module")
+def calib_dir(tmp_path_factory, sample_video):
+    folder = tmp_path_factory.mktemp("calib")
+    for name in ("single_face.mp4", "WolfgangLanger_Pexels.mp4", "no_face.mp4"):
+        shutil.copy(sample_video(name), folder / name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def small_fp32(tmp_path_factory):
+    import torch
+
+    from edgefer.export.onnx_export import export_onnx
+    from edgefer.models import build_model
+    from edgefer.models.checkpoint import artefact_metadata, weights_sha256
+
+    torch.manual_seed(0)
+    model = build_model("msstnet", dim=64, num_heads=4, mlp_hidden=128).eval()
+    metadata = artefact_metadata(model, trained=False, weights_sha256=weights_sha256(model.state_dict()))
+    path = tmp_path_factory.mktemp("fp32") / "small.onnx"
+    export_onnx(model, path, metadata, random_batches=(1,))
+    return path, metadata
+
+
+def test_calibration_split_holds_whole_videos_apart(calib_dir, small_fp32):
+    clips = calibration_clips(calib_dir, small_fp32[1], clips_per_video=2)
+    assert clips.calibration.shape[1:] == clips.held_out.shape[1:] == (16, 3, 112, 112)
+    assert len(clips.calibration) == 2 and len(clips.held_out) == 2
+    assert "held out WolfgangLanger_Pexels.mp4" in clips.split or "held out single_face.mp4" in clips.split
+    assert any(s.startswith("no_face.mp4") for s in clips.skipped)
+    # no held-out clip is a calibration clip
+    assert not any(np.array_equal(h, c) for h in clips.held_out for c in clips.calibration)
+
+
+def test_cli_int8_export_writes_a_checked_qdq_model(tmp_path, calib_dir):
+    out = tmp_path / "m8.onnx"
+    proc = run_cli("export", "msstnet", "--untrained", *SMALL, "--out", out, "--int8", "--calib", calib_dir,
+                   "--calib-clips", "2", "--calib-method", "percentile")
+    assert proc.returncode == 0, proc.stderr
+    assert "top-1 agreement" in proc.stdout and "held-out" in proc.stdout
+    model = onnx.load(str(out))
+    ops = [n.op_type for n in model.graph.node]
+    assert ops.count("QuantizeLinear") > 20 and ops.count("DequantizeLinear") > 20
+    props = {p.key: p.value for p in model.metadata_props}
+    assert float(props["edgefer.int8.agreement"]) >= 0.95
+    assert 0.9 < float(props["edgefer.int8.cosine_mean"]) <= 1.0 + 1e-6
+    assert props["edgefer.int8.calibration_method"] == "percentile"
+    assert props["edgefer.int8.types"] == quant_types_for_cpu().name
+    assert props["edgefer.int8.held_out_clips"] == "2" and props["edgefer.int8.calibration_clips"] == "2"
+    # per-channel weights: a Conv's weight DequantizeLinear has a vector scale
+    inits = {i.name: i for i in model.graph.initializer}
+    conv_weights = {n.input[1] for n in model.graph.node if n.op_type == "Conv"}
+    dq = [n for n in model.graph.node if n.op_type == "DequantizeLinear" and n.output[0] in conv_weights]
+    assert dq and all(len(inits[n.input[1]].dims) == 1 and inits[n.input[1]].dims[0] > 1 for n in dq)
+    # LayerNorm, Softmax and the classifier stay fp32; the first conv is quantized (its input is pixel / 255)
+    producers = {o: n.op_type for n in model.graph.node for o in n.output}
+    first_conv = next(n for n in model.graph.node if n.op_type == "Conv")
+    assert producers.get(first_conv.input[0]) == producers.get(first_conv.input[1]) == "DequantizeLinear"
+    head = [n for n in model.graph.node if n.op_type in ("Gemm", "MatMul")][-1]
+    assert head.input[1] in inits and head.name in json.loads(props["edgefer.int8.keep_fp32"])
+    kept = [n for n in model.graph.node if n.op_type in ("LayerNormalization", "Softmax")]
+    assert kept
+    assert {n.name for n in kept} <= set(json.loads(props["edgefer.int8.keep_fp32"]))
+    for node in kept:  # they compute in fp32 (their consumers may still quantize the output they read)
+        if node.op_type == "LayerNormalization":
+            for name in node.input[1:]:  # fp32, or an initializer it shares with a conv's bias (the exporter
+                # dedups equal tensors: untrained zero biases) that quantizes exactly: zeros
+                dq = next((n for n in model.graph.node if n.output[0] == name), None)
+                assert dq is None or not onnx.numpy_helper.to_array(inits[dq.input[0]]).any(), node.name
+    # the runtime loads and runs it without torch
+    proc = run_without_torch(f"""
+        import warnings
+        import numpy as np
+        import edgefer
+        warnings.simplefilter("ignore")
+        model = edgefer.load({str(out)!r})
+        assert model.metadata.extra["int8.types"]
+        p = model.predict(np.random.default_rng(0).integers(0, 256, (16, 112, 112, 3), dtype=np.uint8))
+        assert abs(float(p.probabilities.sum()) - 1) < 1e-5
+        print("ok")
+    """)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr
+
+
+def test_refuses_below_the_threshold_and_writes_nothing(tmp_path, small_fp32, calib_dir):
+    path, metadata = small_fp32
+    real = calibration_clips(calib_dir, metadata, clips_per_video=2)
+    # calibrated on constant grey clips, then checked on real ones: the ranges are wrong, and a 100% bar
+    # with logits that are never bit-identical cannot be met unless every argmax survives
+    grey = np.full_like(real.calibration, 0.5)
+    bad = CalibrationSet(grey, real.held_out, "test")
+    out = tmp_path / "refused.onnx"
+    with pytest.raises(ExportError, match="agreement") as info:
+        quantize_int8(path, out, metadata, bad, min_agreement=1.0, keep_fp32=())
+    assert "\n" not in str(info.value) and not out.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_keep_fp32_names_must_match(small_fp32):
+    model = onnx.load(str(small_fp32[0]))
+    names = resolve_keep_fp32(model, ("first_conv", "classifier", "Softmax"))
+    convs = [n.name for n in model.graph.node if n.op_type == "Conv"]
+    assert names[0] == convs[0] and len(names) >= 3
+    with pytest.raises(ArgumentError, match="NoSuchOp"):
+        resolve_keep_fp32(model, ("NoSuchOp",))
+
+
+@pytest.mark.parametrize("extra,needle", [
+    ((), "--calib"),
+    (("--calib", "/nonexistent/videos"), "no such video"),
+    (("--calib", "VIDEO", "--custom-ops"), "--custom-ops"),
+    (("--calib", "VIDEO", "--min-agreement", "120"), "--min-agreement"),
+])
+def test_cli_int8_bad_input_is_one_line(tmp_path, sample_video, extra, needle):
+    extra = tuple(str(sample_video("single_face.mp4")) if e == "VIDEO" else e for e in extra)
+    out = tmp_path / "x.onnx"
+    proc = run_cli("export", "msstnet", "--untrained", *SMALL, "--out", out, "--int8", *extra)
+    assert_one_line_error(proc, needle)
+    assert not out.exists()
+
+
+def test_one_video_is_split_in_time_with_a_gap(sample_video, small_fp32):
+    clips = calibration_clips(sample_video("WolfgangLanger_Pexels.mp4"), small_fp32[1], clips_per_video=6)
+    assert len(clips.calibration) == 3 and len(clips.held_out) == 2 and "one is skipped" in clips.split
+    assert not any(np.array_equal(h, c) for h in clips.held_out for c in clips.calibration)
+    with pytest.raises(ArgumentError, match="3 clips of one"):
+        calibration_clips(sample_video("WolfgangLanger_Pexels.mp4"), small_fp32[1], clips_per_video=2)
+
+
+@pytest.mark.slow  # ORT's KL search over 2048-bin histograms is pure Python: about a minute on 2 cores
+def test_entropy_calibration_is_not_minmax(tmp_path, small_fp32, calib_dir):
+    # quantize_static alone gives the entropy calibrator one KL candidate (the full range); ours must differ
+    path, metadata = small_fp32
+    real = calibration_clips(calib_dir, metadata, clips_per_video=2)
+    clips = CalibrationSet(real.calibration[:1], real.held_out[:1], "one clip each: the entropy histograms are slow")
+    scales = {}
+    for method in ("minmax", "entropy"):
+        quantize_int8(path, tmp_path / f"{method}.onnx", metadata, clips, method=method, min_agreement=0.0)
+        graph = onnx.load(str(tmp_path / f"{method}.onnx")).graph
+        scales[method] = {i.name: onnx.numpy_helper.to_array(i) for i in graph.initializer
+                          if i.name.endswith("_scale") and not i.dims}
+    common = set(scales["minmax"]) & set(scales["entropy"])
+    assert len(common) > 10
+    differ = sum(not np.allclose(scales["minmax"][n], scales["entropy"][n]) for n in common)
+    assert differ > len(common) // 4  # through quantize_static alone: 0
