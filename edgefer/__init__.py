@@ -11,7 +11,8 @@ from .errors import (ArgumentError, BackendUnavailableError, ClipError, EdgeferE
                      MetadataError, ModelFileError, NoFaceError, OutputPathError, VideoError)
 from .labels import DFER_LABELS
 from .runtime import load
+from . import stream  # callable: edgefer.stream(model, source, stride=S)
 
-__all__ = ["__version__", "load", "DFER_LABELS", "EdgeferError", "ClipError", "ArgumentError", "OutputPathError",
+__all__ = ["__version__", "load", "stream", "DFER_LABELS", "EdgeferError", "ClipError", "ArgumentError", "OutputPathError",
            "ModelFileError", "MetadataError", "BackendUnavailableError", "VideoError", "NoFaceError", "FetchError",
            "ExportError"]

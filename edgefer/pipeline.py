@@ -67,6 +67,8 @@ class VideoPrediction:
         face_found: (num_frames,) bool, whether each frame had a face.
         windows: the windows, in order.
         model: the model's name; ``trained``: whether its weights were trained.
+        boxes: (num_frames,) the tracked face box of each frame (:class:`edgefer.video.faces.FaceBox`, full-frame
+            pixels) or None where no face (for ``--annotate``).
     """
 
     path: str
@@ -76,6 +78,7 @@ class VideoPrediction:
     windows: list[WindowPrediction] = field(default_factory=list)
     model: str = ""
     trained: bool = False
+    boxes: list = field(default_factory=list)
 
     @property
     def face_fraction(self) -> float:
@@ -156,7 +159,8 @@ def predict_video(model: LoadedModel, video: str | Path, *, stride: int | None =
     for name, given, value in (("window", window, size), ("stride", stride, step)):
         if given is not None:
             check_fits_video(name, value, len(found))
-    result = VideoPrediction(str(video), fps, len(found), found, model=m.model, trained=m.trained)
+    result = VideoPrediction(str(video), fps, len(found), found, model=m.model, trained=m.trained,
+                             boxes=list(track.boxes))
     pending: list[tuple[int, int, int, list[np.ndarray]]] = []
     for start, stop in window_bounds(len(found), size, step):
         faces = [track.crops[i] for i in range(start, stop) if found[i]]

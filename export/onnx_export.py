@@ -141,6 +141,23 @@ def _parity(model, path: Path, shape, random_batches, real_clips, seed, custom_o
 
         ortops.register(options)
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return max_abs_diff(model, lambda clip: session.run(None, {"clip": clip.numpy()})[0], shape, random_batches,
+                        real_clips, seed)
+
+
+def max_abs_diff(model, run, shape, random_batches, real_clips, seed: int) -> dict[str, float]:
+    """The largest ``|run(clip) - model(clip)|`` over random clips and, when given, real ones.
+
+    Args:
+        model: the PyTorch model (eval mode), the reference.
+        run: the exported artefact on a (B, *shape) float32 torch clip -> numpy output of the model's shape.
+        shape: one clip's input shape (without the batch).
+        random_batches: the batch sizes of the uniform-random clips (seeded with ``seed + 1``).
+        real_clips: (N, *shape) float32 preprocessed real clips, or None.
+
+    Returns:
+        ``{"random": d}``, plus ``"real": d`` when real clips were given.
+    """
     generator = torch.Generator().manual_seed(seed + 1)
     sets = {"random": [torch.rand(b, *shape, generator=generator) for b in random_batches]}
     if real_clips is not None and len(real_clips):
@@ -151,7 +168,6 @@ def _parity(model, path: Path, shape, random_batches, real_clips, seed, custom_o
         for clip in clips:
             with torch.no_grad():
                 expected = model(clip).numpy()
-            got = session.run(None, {"clip": clip.numpy()})[0]
-            worst = max(worst, float(np.max(np.abs(got - expected))))
+            worst = max(worst, float(np.max(np.abs(run(clip) - expected))))
         diffs[name] = worst
     return diffs

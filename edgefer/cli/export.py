@@ -25,19 +25,49 @@ def register(subparsers) -> None:
     p.add_argument("--face-margin", type=non_negative_float, default=None, metavar="FRACTION",
                    help="the crop margin per side the model was trained with, as a fraction of the face box "
                         "(default: the model's, 0.2)")
+    p.add_argument("--split", action="store_true",
+                   help="write a stream model: --out names a folder with encoder.onnx (per frame) and head.onnx "
+                        "(per window), checked against the whole model (msstnet, stt); edgefer.stream caches "
+                        "the encoder's per-frame features")
     p.add_argument("--custom-ops", action="store_true", help="emit edgefer custom ops (needs the custom-op library)")
     p.add_argument("--opset", type=positive_int, default=17)
     p.add_argument("--exporter", choices=("torchscript", "dynamo"), default="torchscript")
     p.add_argument("--atol", type=float, default=1e-4, help="largest accepted max abs logit difference")
+    q = p.add_argument_group("int8", "static int8 QDQ quantization with onnxruntime.quantization (CPU by default)")
+    q.add_argument("--int8", action="store_true", help="write an int8 QDQ model (per-channel weights) to --out")
+    q.add_argument("--calib", metavar="DIR_OR_VIDEO", help="real videos to calibrate on and to check against fp32 "
+                                                          "(held-apart clips); required with --int8")
+    q.add_argument("--calib-method", choices=("minmax", "entropy", "percentile"), default="minmax")
+    q.add_argument("--calib-clips", type=positive_int, default=8, metavar="N", help="clips per video (default 8)")
+    q.add_argument("--int8-types", choices=("auto", "tensorrt"), default="auto",
+                   help="auto: from this CPU's ISA (U8S8 on x86, +reduce_range without VNNI; S8S8 on ARM); "
+                        "tensorrt: symmetric signed int8, zero point 0 (TensorRT explicit quantization)")
+    q.add_argument("--keep-fp32", action="append", default=None, metavar="OP_OR_NODE",
+                   help="op type, node name, first_conv or classifier to keep in fp32 (repeat; default: "
+                        "LayerNormalization, Softmax, classifier; 'none' quantizes everything)")
+    q.add_argument("--min-agreement", type=non_negative_float, default=95.0, metavar="PERCENT",
+                   help="refuse to write below this top-1 agreement with fp32 on held-out clips (default 95)")
+    q.add_argument("--int8-debug", type=positive_int, default=None, metavar="N",
+                   help="also print the N tensors with the worst quantization error (qdq_loss_debug SQNR)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    if getattr(args, "split", False):
+        return _run_split(args)
     check_output_path(args.out, "--out")  # before loading, reading --check-video or exporting
+    if args.int8:
+        return _run_int8(args)
+    report, trained = _export_fp32(args, args.out)
+    diffs = ", ".join(f"{k} clips {v:.2e}" for k, v in report.max_abs_diff.items())
+    print(f"wrote {report.path} ({args.model}, opset {report.opset}, {'trained' if trained else 'UNTRAINED'} weights); "
+          f"max abs diff ONNX Runtime vs PyTorch: {diffs}")
+    return 0
 
+
+def _model_and_metadata(args, *, custom_ops: bool = False):
+    """(the PyTorch model, its artefact metadata, whether trained) from ``--weights`` or ``--untrained``."""
     import torch
-
-    from edgefer.export.onnx_export import export_onnx
 
     from ..models import build_model
     from ..models.checkpoint import artefact_metadata, load_checkpoint, weights_sha256
@@ -50,16 +80,95 @@ def run(args) -> int:
     else:
         loaded = load_checkpoint(args.weights, args.model, **overrides)
         model, trained, digest = loaded.model, loaded.trained, loaded.weights_sha256
-    metadata = artefact_metadata(model, trained=trained, weights_sha256=digest, custom_ops=args.custom_ops,
+    metadata = artefact_metadata(model, trained=trained, weights_sha256=digest, custom_ops=custom_ops,
                                  face_align=args.face_align or None, face_margin=args.face_margin)
-    real = None
-    if args.check_video:
-        from ..pipeline import reference_clips
+    return model, metadata, trained
 
-        real = reference_clips(args.check_video, metadata)
-    report = export_onnx(model, args.out, metadata, opset=args.opset, custom_ops=args.custom_ops, real_clips=real,
-                         atol=args.atol, seed=args.seed, exporter=args.exporter)
+
+def _check_clips(args, metadata):
+    """Real clips from ``--check-video`` for the parity check, or None."""
+    if not args.check_video:
+        return None
+    from ..pipeline import reference_clips
+
+    return reference_clips(args.check_video, metadata)
+
+
+def _export_fp32(args, out):
+    """The checked fp32 export of ``args.model`` to ``out``: (ExportReport, trained)."""
+    from edgefer.export.onnx_export import export_onnx
+
+    model, metadata, trained = _model_and_metadata(args, custom_ops=args.custom_ops)
+    report = export_onnx(model, out, metadata, opset=args.opset, custom_ops=args.custom_ops,
+                         real_clips=_check_clips(args, metadata), atol=args.atol, seed=args.seed,
+                         exporter=args.exporter)
+    return report, trained
+
+
+def _run_int8(args) -> int:
+    """``--int8``: fp32 export (checked as usual) into a temporary folder, then :func:`quantize_int8` to --out."""
+    import tempfile
+    from pathlib import Path
+
+    from ..errors import ArgumentError
+
+    if not args.calib:
+        raise ArgumentError("--int8 needs --calib DIR_OR_VIDEO (real videos to calibrate on)")
+    if args.custom_ops:
+        raise ArgumentError("--int8 with --custom-ops is not supported: ONNX Runtime's calibration session cannot "
+                            "load the edgefer custom-op library; export --int8 without --custom-ops")
+    if args.min_agreement > 100:
+        raise ArgumentError(f"--min-agreement is a percentage in [0, 100], got {args.min_agreement}")
+    out = check_output_path(args.out, "--out")
+    if not Path(args.calib).exists():  # before the fp32 export
+        raise ArgumentError(f"--calib {args.calib}: no such video or folder")
+
+    from edgefer.export.int8 import DEFAULT_KEEP_FP32, calibration_clips, quantize_int8, sensitivity, \
+        tensorrt_types
+
+    keep = DEFAULT_KEEP_FP32 if args.keep_fp32 is None else tuple(k for k in args.keep_fp32 if k != "none")
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        fp32 = Path(tmp, "fp32.onnx")
+        exported, trained = _export_fp32(args, fp32)
+        metadata = exported.metadata
+        print(f"fp32 export checked ({args.model}, {'trained' if trained else 'UNTRAINED'} weights): max abs diff "
+              f"ONNX Runtime vs PyTorch {max(exported.max_abs_diff.values()):.2e}")
+        clips = calibration_clips(args.calib, metadata, clips_per_video=args.calib_clips)
+        types = tensorrt_types() if args.int8_types == "tensorrt" else None
+        report = quantize_int8(fp32, out, metadata, clips, method=args.calib_method, types=types, keep_fp32=keep,
+                               min_agreement=args.min_agreement / 100, calib_source=str(args.calib))
+        print(f"wrote {report.path} (int8 QDQ {report.types.name}: {report.types.reason}; {args.calib_method} "
+              f"calibration on {report.calibration} clips); vs fp32 on {report.held_out} held-out clips: top-1 "
+              f"agreement {report.agreement:.1%}, logit cosine mean {report.cosine_mean:.4f} min "
+              f"{report.cosine_min:.4f}; kept in fp32: {len(report.excluded)} nodes ({', '.join(keep) or 'none'})")
+        print(f"split: {clips.split}" + (f"; skipped {'; '.join(clips.skipped)}" if clips.skipped else ""))
+        if args.int8_debug:
+            for name, sqnr in sensitivity(fp32, out, clips.held_out, args.int8_debug):
+                print(f"  SQNR {sqnr:7.2f} dB  {name}")
+    return 0
+
+
+def _run_split(args) -> int:
+    """``--split``: the checked encoder + head folder (:func:`edgefer.export.split.export_split`) at --out."""
+    from pathlib import Path
+
+    from ..errors import ArgumentError, OutputPathError
+
+    if args.custom_ops or getattr(args, "int8", False):
+        raise ArgumentError("--split exports standard fp32 ops only; drop --custom-ops / --int8")
+    out = Path(args.out)
+    if out.is_file():
+        raise OutputPathError(f"cannot write --out {out}: it is a file; --split writes a folder (e.g. NAME.split)")
+    check_output_path(out / "head.onnx" if out.is_dir() else out, "--out")
+
+    from edgefer.export.split import SPLITTABLE, export_split
+
+    if args.model not in SPLITTABLE:
+        raise ArgumentError(f"--split: {args.model} has no encoder/head split (splittable: {', '.join(SPLITTABLE)})")
+    model, metadata, trained = _model_and_metadata(args)
+    real = _check_clips(args, metadata)
+    report = export_split(model, out, metadata, opset=args.opset, real_clips=real, atol=args.atol, seed=args.seed)
     diffs = ", ".join(f"{k} clips {v:.2e}" for k, v in report.max_abs_diff.items())
-    print(f"wrote {report.path} ({args.model}, opset {report.opset}, {'trained' if trained else 'UNTRAINED'} weights); "
-          f"max abs diff ONNX Runtime vs PyTorch: {diffs}")
+    print(f"wrote {report.path}/ (encoder.onnx + head.onnx, per-frame features {list(report.features)}; "
+          f"{'trained' if trained else 'UNTRAINED'} weights); max abs logit diff split vs whole model: {diffs}")
     return 0

@@ -1,4 +1,4 @@
-"""``edgefer predict VIDEO --model PATH [--stride N] [--json OUT]``: expressions over time, one row per window."""
+"""``edgefer predict VIDEO [--model PATH] [--stride N] [--json OUT] [--plot OUT.png] [--annotate OUT.mp4]``: expressions over time, one row per window."""
 
 from __future__ import annotations
 
@@ -8,11 +8,15 @@ from ..outputs import check_output_path, write_atomically
 from ..detectors import DEFAULT_DETECTOR, DETECTOR_NAMES
 from .argtypes import positive_int
 
+#: The model ``predict`` uses without ``--model``: the zoo's trained per-frame model (real expressions at once).
+DEFAULT_MODEL = "zoo:fer-minixception"
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("predict", help="recognise expressions in a video, window by window")
     p.add_argument("video", help="video file")
-    p.add_argument("--model", required=True, help=".onnx / .pt artefact, or zoo:NAME")
+    p.add_argument("--model", default=DEFAULT_MODEL,
+                   help=f".onnx / .pt artefact, a split folder, or zoo:NAME (default: {DEFAULT_MODEL}, trained)")
     p.add_argument("--stride", type=positive_int, default=None,
                    help="frames between window starts, >= 1 (default: window length)")
     p.add_argument("--window", type=positive_int, default=None,
@@ -22,6 +26,10 @@ def register(subparsers) -> None:
                    help=f"face detector (default: {DEFAULT_DETECTOR}; haar = OpenCV's frontal-face cascade)")
     p.add_argument("--json", metavar="OUT", help="also write every window (frames, seconds, label, probabilities, "
                                                  "face_found) to this JSON file")
+    p.add_argument("--annotate", metavar="OUT.mp4", help="also write a copy of the video with the face box, the label "
+                                                        "and the probability bars on every frame")
+    p.add_argument("--plot", metavar="OUT.png", help="also draw the probabilities over time (windows marked, face-less "
+                                                     "spans shaded) into this PNG (needs matplotlib: edgefer[plots])")
     p.set_defaults(func=run)
 
 
@@ -31,6 +39,13 @@ def run(args) -> int:
 
     if args.json:
         check_output_path(args.json, "--json output")  # before the run: a run is never lost to a bad path
+    if args.annotate:
+        check_output_path(args.annotate, "--annotate output")
+    if args.plot:
+        check_output_path(args.plot, "--plot output")
+        from ..plots import _pyplot
+
+        _pyplot()  # matplotlib missing: say so before the run
     model = load(args.model, device=args.device)
     result = predict_video(model, args.video, stride=args.stride, window=args.window, detector=args.detector)
     print(f"{result.path}: {result.num_frames} frames at {result.fps:.2f} fps, face in {100 * result.face_fraction:.1f}% "
@@ -45,4 +60,12 @@ def run(args) -> int:
     if args.json:
         write_atomically(args.json, json.dumps(result.as_dict(), indent=1), "--json output")
         print(f"wrote {args.json}")
+    if args.plot:
+        from ..plots import plot_predictions
+
+        print(f"wrote {plot_predictions(result, args.plot)}")
+    if args.annotate:
+        from ..video.annotate import annotate_video
+
+        print(f"wrote {annotate_video(result, args.annotate)}")
     return 0

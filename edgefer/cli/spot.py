@@ -24,6 +24,8 @@ def register(subparsers) -> None:
     p.add_argument("--detector", choices=DETECTOR_NAMES, default=None,
                    help=f"face detector (default: {DEFAULT_DETECTOR}; haar = OpenCV's frontal-face cascade)")
     p.add_argument("--json", metavar="OUT", help="also write the intervals and frame-wise scores to this JSON file")
+    p.add_argument("--plot", metavar="OUT.png", help="also draw the intervals on a timeline over the frame-wise scores "
+                                                     "into this PNG (needs matplotlib: edgefer[plots])")
     p.set_defaults(func=run)
 
 
@@ -33,6 +35,11 @@ def run(args) -> int:
 
     if args.json:
         check_output_path(args.json, "--json output")  # before the run: a run is never lost to a bad path
+    if args.plot:
+        check_output_path(args.plot, "--plot output")
+        from ..plots import _pyplot
+
+        _pyplot()  # matplotlib missing: say so before the run
     model = load(args.model, device=args.device)
     result = spot_video(model, args.video, stride=args.stride, gap=args.gap, detector=args.detector)
     print(f"{result.path}: {result.num_frames} frames at {result.fps:.2f} fps, face in {100 * result.face_fraction:.1f}% "
@@ -49,4 +56,8 @@ def run(args) -> int:
     if args.json:
         write_atomically(args.json, json.dumps(result.as_dict(), indent=1), "--json output")
         print(f"wrote {args.json}")
+    if args.plot:
+        from ..plots import plot_spotting
+
+        print(f"wrote {plot_spotting(result, args.plot)}")
     return 0

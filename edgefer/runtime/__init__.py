@@ -18,7 +18,8 @@ def load(path: str | Path, *, device: str = "cpu", **options) -> LoadedModel:
     """Load an edgefer artefact for inference.
 
     Args:
-        path: an ``.onnx`` file, a ``.pt`` checkpoint, or ``"zoo:NAME"``.
+        path: an ``.onnx`` file, a ``.pt`` checkpoint, a split model folder (``encoder.onnx`` + ``head.onnx``,
+            written by ``edgefer export --split``; see :mod:`edgefer.runtime.split_backend`), or ``"zoo:NAME"``.
         device: ``"cpu"`` or ``"cuda"``.
         options: backend options: ``providers``, ``threads`` (ONNX Runtime); ``model_name``, ``kernels`` (PyTorch).
 
@@ -41,6 +42,10 @@ def load(path: str | Path, *, device: str = "cpu", **options) -> LoadedModel:
 
         path = zoo_path(text[len("zoo:"):])
     if Path(path).is_dir():
+        from .split_backend import SplitModel, is_split_folder
+
+        if is_split_folder(path):  # a split stream model: encoder.onnx + head.onnx (edgefer export --split)
+            return SplitModel(path, device=device, **options)
         raise ModelFileError(f"model path {path} is a directory, not a model file")
     suffix = Path(path).suffix.lower()
     if suffix == ".onnx":

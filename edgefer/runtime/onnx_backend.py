@@ -33,6 +33,8 @@ class OnnxModel(LoadedModel):
             ops it lacks).
         providers: an explicit ONNX Runtime execution-provider list, overriding ``device``.
         threads: intra-op threads (ONNX Runtime's default when None).
+        spinning: let idle intra-op threads spin between calls (ONNX Runtime's default); False makes them sleep,
+            which is faster when several sessions take turns on few cores (a stream's detector and model).
 
     Raises:
         ModelFileError: the file is missing, empty, truncated or not ONNX, or ONNX Runtime cannot create a
@@ -47,7 +49,7 @@ class OnnxModel(LoadedModel):
     backend = "onnxruntime"
 
     def __init__(self, path: str | Path, *, device: str = "cpu", providers: list[str] | None = None,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, spinning: bool = True) -> None:
         try:
             import onnxruntime as ort
         except ImportError:
@@ -68,6 +70,8 @@ class OnnxModel(LoadedModel):
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = int(threads)
+        if not spinning:  # idle threads sleep between calls (interleaved sessions, e.g. a stream's detector)
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         _register_custom_ops(metadata, options, path)
         try:
             self.session = ort.InferenceSession(path, options, providers=providers)

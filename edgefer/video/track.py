@@ -291,7 +291,8 @@ def iter_face_track(source: str | os.PathLike[str] | int | VideoReader, detector
                     align: bool = False) -> Iterator[FaceFrame]:
     """Yield a :class:`FaceFrame` per frame of ``source``, in order, each at most ``tracker.max_gap`` frames late.
 
-    Arguments as for :func:`read_face_track`. Raises VideoError on opening (see
+    Arguments as for :func:`read_face_track`; ``source`` may also be any iterable of BGR uint8 (H, W, 3) frames
+    (a live feed, :func:`edgefer.stream`), which is not closed here. Raises VideoError on opening (see
     :class:`~edgefer.video.reader.VideoReader`), ArgumentError / TypeError for bad options; never NoFaceError
     (face-less frames have ``box=None``).
     """
@@ -300,7 +301,8 @@ def iter_face_track(source: str | os.PathLike[str] | int | VideoReader, detector
     tracker = FaceTracker() if tracker is None else tracker
     tracker.reset()
     near = detector.detect_near if isinstance(detector, RegionFaceDetector) else None
-    reader = source if isinstance(source, VideoReader) else VideoReader(source)
+    opened = isinstance(source, (str, os.PathLike, int, np.integer))  # else a VideoReader or an iterable of frames
+    reader = VideoReader(source) if opened else source
     held: dict[int, np.ndarray] = {}  # frames read whose box the tracker has not decided yet
 
     def frames(decided: Iterable[TrackedBox]) -> Iterator[FaceFrame]:
@@ -318,7 +320,7 @@ def iter_face_track(source: str | os.PathLike[str] | int | VideoReader, detector
             yield from frames(tracker.update(boxes or detector.detect(frame)))
         yield from frames(tracker.finish())
     finally:
-        if not isinstance(source, VideoReader):
+        if opened:
             reader.close()
 
 
