@@ -31,6 +31,7 @@ import onnx
 
 from edgefer._version import __version__
 from edgefer.errors import ModelFileError
+from edgefer.outputs import write_atomically
 from edgefer.labels import DFER_LABELS
 from edgefer.metadata import ModelMetadata
 
@@ -110,7 +111,4 @@ def save_minixception(hdf5_path: str | Path, onnx_path: str | Path, **kwargs) ->
     model = convert_minixception(hdf5_path, **kwargs)
     onnx_path = Path(onnx_path)
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = onnx_path.with_name(onnx_path.name + ".part")
-    onnx.save_model(model, tmp)
-    tmp.replace(onnx_path)
-    return onnx_path
+    return write_atomically(onnx_path, model.SerializeToString(), "zoo artefact")

@@ -21,6 +21,7 @@ import onnx
 
 from edgefer._version import __version__
 from edgefer.errors import ModelFileError
+from edgefer.outputs import write_atomically
 from edgefer.video.blazeface import BlazeFaceConfig
 
 from .tflite_reader import read_tflite
@@ -93,7 +94,4 @@ def save_blazeface(tflite_path: str | Path, onnx_path: str | Path, variant: str,
     model = convert_blazeface(tflite_path, variant, **kwargs)
     onnx_path = Path(onnx_path)
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = onnx_path.with_name(onnx_path.name + ".part")
-    onnx.save_model(model, tmp)
-    tmp.replace(onnx_path)
-    return onnx_path
+    return write_atomically(onnx_path, model.SerializeToString(), "zoo artefact")
