@@ -59,19 +59,8 @@ class OnnxModel(LoadedModel):
             raise ModelFileError(f"model file {path} does not exist")
         if Path(path).stat().st_size == 0:
             raise ModelFileError(f"model file {path} is empty")
-        if providers is None:
-            if device not in DEVICES:
-                raise ValueError(f"device must be one of {sorted(DEVICES)}, got {device!r}")
-            if device == "cuda" and "CUDAExecutionProvider" not in ort.get_available_providers():
-                raise BackendUnavailableError("the CUDA execution provider is not available in this onnxruntime "
-                                              "(install onnxruntime-gpu with a matching CUDA)")
-            providers = DEVICES[device]
         metadata = ModelMetadata.from_props(read_metadata_props(path), source=path)
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = int(threads)
-        if not spinning:  # idle threads sleep between calls (interleaved sessions, e.g. a stream's detector)
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options, providers = session_setup(ort, device, providers, threads, spinning)
         _register_custom_ops(metadata, options, path)
         try:
             self.session = ort.InferenceSession(path, options, providers=providers)
@@ -90,6 +79,31 @@ class OnnxModel(LoadedModel):
             raise ModelFileError(f"ONNX Runtime failed to run {self.path} on a batch of shape {batch.shape}: "
                                  f"{_one_line(exc)}") from None
         return output.astype(np.float32, copy=False)
+
+
+def session_setup(ort, device: str, providers: list[str] | None, threads: int | None, spinning: bool):
+    """(SessionOptions, execution providers) for a session of this runtime: ``providers``, or ``device``'s.
+
+    ``threads`` sets the intra-op threads (ONNX Runtime's default when None); ``spinning=False`` lets idle
+    threads sleep between calls (sessions called in turn, such as a stream's detector, encoder and head).
+
+    Raises:
+        ValueError: an unknown ``device``.
+        BackendUnavailableError: ``device="cuda"`` without ONNX Runtime's CUDA execution provider.
+    """
+    if providers is None:
+        if device not in DEVICES:
+            raise ValueError(f"device must be one of {sorted(DEVICES)}, got {device!r}")
+        if device == "cuda" and "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise BackendUnavailableError("the CUDA execution provider is not available in this onnxruntime "
+                                          "(install onnxruntime-gpu with a matching CUDA)")
+        providers = DEVICES[device]
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = int(threads)
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options, providers
 
 
 def _register_custom_ops(metadata: ModelMetadata, options, path: str) -> None:

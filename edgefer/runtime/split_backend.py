@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import BackendUnavailableError, ClipError, MetadataError, ModelFileError
 from ..metadata import ModelMetadata
 from .base import LoadedModel, Prediction, check_output_shape
-from .onnx_backend import DEVICES, _one_line, _register_custom_ops
+from .onnx_backend import _one_line, _register_custom_ops, session_setup
 from .onnx_metadata import read_metadata_props
 
 #: The head file a split folder must hold; its metadata names the encoder.
@@ -98,16 +98,9 @@ class SplitModel(LoadedModel):
         if metadata.task != "dfer" or metadata.input_layout != "BTCHW":
             raise MetadataError(f"{folder}: a split model must be a clip (BTCHW) DFER model, got task "
                                 f"{metadata.task!r}, layout {metadata.input_layout}")
-        if providers is None:
-            if device not in DEVICES:
-                raise ValueError(f"device must be one of {sorted(DEVICES)}, got {device!r}")
-            providers = DEVICES[device]
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = int(threads)
         # A stream alternates small calls of several sessions (detector, encoder, head): ONNX Runtime's threads
         # spinning after one call steal the cores from the next, so they sleep unless asked (measured ~2x here).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+        options, providers = session_setup(ort, device, providers, threads, spinning)
         _register_custom_ops(metadata, options, str(folder))
         self.sessions = {}
         for name, file in (("encoder", encoder_path), ("head", head_path)):
