@@ -26,7 +26,8 @@ import warnings
 from ..errors import EdgeferError, UntrainedWeightsWarning
 
 #: Subcommand modules, in the order ``edgefer --help`` lists them.
-COMMANDS = ("predict", "stream", "export", "info", "samples", "spot", "eval_spotting", "zoo", "bench")
+COMMANDS = ("predict", "stream", "export", "prepare", "train", "evaluate", "info", "samples", "spot", "eval_spotting", "zoo",
+            "bench")
 
 
 class _Parser(argparse.ArgumentParser):
