@@ -6,6 +6,10 @@ fields live in ``ModelProto.metadata_props`` as string pairs under the ``edgefer
 are JSON. A TensorRT engine carries the same pairs in a JSON side-car file, and a ``.pt`` checkpoint in its
 ``"metadata"`` entry.
 
+A TensorRT engine adds what ties it to its build (:data:`ENGINE_FIELDS`): the precision, the TensorRT version,
+the GPU's compute capability and name, the plugin libraries it needs. They are written only when set, so an ONNX
+file's metadata is unchanged by them.
+
 Raises :class:`edgefer.errors.MetadataError` when a required field is missing or malformed.
 """
 
@@ -29,6 +33,11 @@ COLOUR_ORDERS = ("RGB", "BGR", "GRAY")
 INPUT_LAYOUTS = ("BTCHW", "NCHW")
 #: What the graph's first output holds.
 OUTPUT_KINDS = ("logits", "probabilities")
+#: Precisions an artefact's arithmetic can be built in (``precision``; empty: as exported, fp32 ONNX).
+PRECISIONS = ("fp32", "fp16", "int8")
+#: The fields that only an engine sets; :meth:`ModelMetadata.to_props` leaves them out while they are empty.
+ENGINE_FIELDS = ("precision", "tensorrt_version", "compute_capability", "device_name", "plugin_libraries",
+                 "batch_profile")
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,15 @@ class ModelMetadata:
         weights_sha256: hex digest of the weights the artefact was built from.
         edgefer_version: the edgefer version that wrote the artefact.
         custom_ops: ONNX custom-op domains the graph needs (e.g. ``("edgefer",)``); empty for standard ops.
+        precision: ``"fp32"``, ``"fp16"`` or ``"int8"`` for an engine (:data:`PRECISIONS`); empty otherwise.
+        tensorrt_version: the TensorRT version an engine was built with (``tensorrt.__version__``, e.g.
+            ``"10.3.0.30"``); an engine only deserializes on the same version.
+        compute_capability: the compute capability ``"MAJOR.MINOR"`` of the GPU an engine was built on (``"8.7"``
+            for Jetson Orin); an engine only runs on that SM.
+        device_name: that GPU's name (``cudaGetDeviceProperties().name``), e.g. ``"Orin"``.
+        plugin_libraries: file names of the TensorRT plugin libraries an engine needs loaded before it is
+            deserialized (e.g. ``("libedgefer_tensorrt_plugins.so",)``); empty for none.
+        batch_profile: an engine's optimization profile on the batch axis, ``(min, opt, max)``; empty otherwise.
         extra: any further string pairs (source, licence, config JSON ...), kept verbatim.
     """
 
@@ -75,6 +93,12 @@ class ModelMetadata:
     weights_sha256: str = ""
     edgefer_version: str = ""
     custom_ops: tuple[str, ...] = ()
+    precision: str = ""
+    tensorrt_version: str = ""
+    compute_capability: str = ""
+    device_name: str = ""
+    plugin_libraries: tuple[str, ...] = ()
+    batch_profile: tuple[int, ...] = ()
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -86,6 +110,10 @@ class ModelMetadata:
         _check(self.clip_length >= 1, f"clip_length must be >= 1, got {self.clip_length}")
         _check(len(self.frame_size) == 2 and min(self.frame_size) >= 1, f"frame_size {self.frame_size} is not (H, W)")
         _check(len(self.mean) == len(self.std) and all(s > 0 for s in self.std), "mean/std lengths differ or std <= 0")
+        _check(self.precision in ("", *PRECISIONS), f"precision {self.precision!r} is not one of {PRECISIONS}")
+        _check(not self.batch_profile or (len(self.batch_profile) == 3 and 1 <= self.batch_profile[0]
+                                          <= self.batch_profile[1] <= self.batch_profile[2]),
+               f"batch_profile {self.batch_profile} is not (min, opt, max) with 1 <= min <= opt <= max")
 
     @property
     def channels(self) -> int:
@@ -99,6 +127,8 @@ class ModelMetadata:
             if f.name == "extra":
                 continue
             value = getattr(self, f.name)
+            if f.name in ENGINE_FIELDS and not value:
+                continue
             if isinstance(value, str):
                 props[PREFIX + f.name] = value
             elif isinstance(value, bool):
@@ -147,7 +177,7 @@ def _check(ok: bool, message: str) -> None:
 
 def _parse_field(key: str, raw: str, default: object, source: str) -> object:
     string_fields = {"model", "task", "colour_order", "sampling", "input_layout", "output", "weights_sha256",
-                     "edgefer_version"}
+                     "edgefer_version", "precision", "tensorrt_version", "compute_capability", "device_name"}
     if key in string_fields:
         return raw
     if key in ("trained", "face_align"):
@@ -172,4 +202,8 @@ def _parse_field(key: str, raw: str, default: object, source: str) -> object:
         return tuple(float(v) for v in value)
     if key == "frame_size":
         return tuple(int(v) for v in value)
+    if key == "batch_profile":
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise MetadataError(f"{source}: metadata '{PREFIX}{key}' must be a list of integers, got {raw[:60]!r}")
+        return tuple(value)
     return tuple(str(v) for v in value)

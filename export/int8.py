@@ -358,7 +358,10 @@ def quantize_int8(fp32: str | Path, out: str | Path, metadata: ModelMetadata, cl
             quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
             proto = onnx.load(str(pre))
             excluded = resolve_keep_fp32(proto, keep_fp32)
-            extra = {"ActivationSymmetric": types.symmetric, "WeightSymmetric": True}
+            extra = {"ActivationSymmetric": types.symmetric, "WeightSymmetric": True,
+                     # TensorRT's explicit quantization has no int32 bias DequantizeLinear: with its (symmetric)
+                     # types the biases stay fp32, and TensorRT fuses them into the int8 conv / GEMM
+                     "QuantizeBias": not types.symmetric}
             reader, cache = _Reader(clips.calibration, _input_name(pre), per_frame), None
             if method == "entropy":
                 reader, cache = None, _entropy_cache(pre, clips.calibration, per_frame, types.symmetric, Path(tmp))

@@ -1,13 +1,34 @@
-"""``edgefer export MODEL --weights CKPT --out FILE.onnx`` (or ``--untrained --seed N``)."""
+"""``edgefer export MODEL --weights CKPT --out FILE.onnx`` (or ``--untrained --seed N``).
+
+``--format engine`` builds a TensorRT engine (:func:`edgefer.export.tensorrt_build.build_engine`) from the checked
+fp32 ONNX export; ``--format triton`` writes a Triton Inference Server model repository
+(:func:`edgefer.export.triton_repository.write_repository`) holding the ONNX or, with ``--triton-backend tensorrt``,
+the engine.
+"""
 
 from __future__ import annotations
+
+import argparse
 
 from ..outputs import check_output_path
 from .argtypes import config_override, non_negative_float, positive_int
 
 
+def batch_profile(text: str):
+    """``MIN:OPT:MAX`` (or one size) -> :class:`edgefer.export.tensorrt_profile.BatchProfile`; a usage error
+    otherwise."""
+    from edgefer.errors import ArgumentError
+    from edgefer.export.tensorrt_profile import parse_batch
+
+    try:
+        return parse_batch(text)
+    except ArgumentError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def register(subparsers) -> None:
-    p = subparsers.add_parser("export", help="export a model to ONNX, checked against PyTorch",
+    p = subparsers.add_parser("export", help="export a model to ONNX (or a TensorRT engine, a Triton repository), "
+                                             "checked against PyTorch",
                               description="Export an edgefer model to ONNX with metadata. The file is written only "
                                           "if onnx.checker passes and ONNX Runtime matches PyTorch within --atol.")
     p.add_argument("model", help="model name: msstnet, stt, fesnet")
@@ -15,7 +36,11 @@ def register(subparsers) -> None:
     source.add_argument("--weights", metavar="CKPT", help="edgefer checkpoint or bare state dict (.pt)")
     source.add_argument("--untrained", action="store_true", help="export freshly initialised weights (for testing)")
     p.add_argument("--seed", type=int, default=0, help="seed for --untrained weights and the random check clips")
-    p.add_argument("--out", required=True, metavar="FILE.onnx")
+    p.add_argument("--out", required=True, metavar="FILE.onnx",
+                   help="the .onnx, the .engine (with FILE.engine.json beside it) or the Triton repository folder")
+    p.add_argument("--format", choices=("onnx", "engine", "triton"), default="onnx",
+                   help="onnx (default); engine: a TensorRT plan built and checked on this GPU; triton: a Triton "
+                        "Inference Server model repository at --out")
     p.add_argument("--config", action="append", type=config_override, default=[], metavar="FIELD=JSON",
                    help="override a config field, e.g. --config dim=256 (value parsed as JSON, else a string)")
     p.add_argument("--check-video", metavar="VIDEO", help="also compare on real face clips from this video")
@@ -49,12 +74,35 @@ def register(subparsers) -> None:
                    help="refuse to write below this top-1 agreement with fp32 on held-out clips (default 95)")
     q.add_argument("--int8-debug", type=positive_int, default=None, metavar="N",
                    help="also print the N tensors with the worst quantization error (qdq_loss_debug SQNR)")
+    t = p.add_argument_group("engine / triton", "TensorRT engine build (--format engine, or triton with "
+                                                 "--triton-backend tensorrt)")
+    t.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp16",
+                   help="engine precision (default fp16); int8 is symmetric QDQ calibrated on --calib")
+    t.add_argument("--batch", type=batch_profile, default=None, metavar="MIN:OPT:MAX",
+                   help="the batch axis's optimization profile (default 1:4:8)")
+    t.add_argument("--min-batch", type=positive_int, default=None, metavar="N")
+    t.add_argument("--opt-batch", type=positive_int, default=None, metavar="N")
+    t.add_argument("--max-batch", type=positive_int, default=None, metavar="N")
+    t.add_argument("--workspace", type=positive_int, default=None, metavar="MiB",
+                   help="builder workspace limit in MiB (default: TensorRT's, the GPU's memory)")
+    t.add_argument("--plugins", action="append", default=None, metavar="LIB.so",
+                   help="TensorRT plugin library to load (repeat); default edgefer's with --custom-ops")
+    t.add_argument("--triton-backend", choices=("onnxruntime", "tensorrt"), default="onnxruntime",
+                   help="--format triton: serve the ONNX (onnxruntime_onnx) or an engine built here (tensorrt_plan)")
+    t.add_argument("--name", default=None, help="--format triton: the model's name in the repository (default: "
+                                                "the model's)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     if getattr(args, "split", False):
+        if args.format != "onnx":
+            from ..errors import ArgumentError
+
+            raise ArgumentError("--split writes ONNX encoder + head files; drop --format engine/triton")
         return _run_split(args)
+    if args.format != "onnx":
+        return _run_tensorrt_or_triton(args)
     check_output_path(args.out, "--out")  # before loading, reading --check-video or exporting
     if args.int8:
         return _run_int8(args)
@@ -172,3 +220,86 @@ def _run_split(args) -> int:
     print(f"wrote {report.path}/ (encoder.onnx + head.onnx, per-frame features {list(report.features)}; "
           f"{'trained' if trained else 'UNTRAINED'} weights); max abs logit diff split vs whole model: {diffs}")
     return 0
+
+
+def _profile(args):
+    from edgefer.export.tensorrt_profile import make_profile
+
+    return make_profile(args.batch, min_batch=args.min_batch, opt_batch=args.opt_batch, max_batch=args.max_batch)
+
+
+def _run_tensorrt_or_triton(args) -> int:
+    """``--format engine`` / ``--format triton``: the checked fp32 export into a temporary folder, then the engine
+    build and/or the repository."""
+    import tempfile
+    from pathlib import Path
+
+    from ..errors import ArgumentError, BackendUnavailableError, OutputPathError
+    from ..runtime.engine_file import sidecar_path
+
+    if args.int8:
+        raise ArgumentError(f"--int8 writes an int8 ONNX; for an int8 engine use --format {args.format} "
+                            "--precision int8 --calib DIR_OR_VIDEO")
+    profile = _profile(args)
+    engine_wanted = args.format == "engine" or args.triton_backend == "tensorrt"
+    if args.format == "engine":
+        out = check_output_path(args.out, "--out")
+        check_output_path(sidecar_path(out), "--out's metadata")
+        work_dir = out.parent
+    else:
+        out = Path(args.out)
+        if out.exists() and not out.is_dir():
+            raise OutputPathError(f"cannot write --out {out}: it is a file; --format triton writes a repository "
+                                  "folder")
+        check_output_path(out / "config.pbtxt" if out.is_dir() else out, "--out")
+        work_dir = out if out.is_dir() else out.parent
+        if args.custom_ops:
+            raise ArgumentError("--format triton exports standard ops only; drop --custom-ops")
+    if engine_wanted:
+        from edgefer.export.tensorrt_build import tensorrt_available
+
+        if not tensorrt_available():  # before the export's minutes
+            from ..runtime.tensorrt_backend import TENSORRT_HINT
+
+            raise BackendUnavailableError(TENSORRT_HINT)
+        if args.precision == "int8" and not args.calib:
+            raise ArgumentError("--precision int8 needs --calib DIR_OR_VIDEO (real videos for the QDQ scales)")
+        if args.min_agreement > 100:
+            raise ArgumentError(f"--min-agreement is a percentage in [0, 100], got {args.min_agreement}")
+    if args.calib and not Path(args.calib).exists():
+        raise ArgumentError(f"--calib {args.calib}: no such video or folder")
+    with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
+        fp32 = Path(tmp, "fp32.onnx")
+        exported, trained = _export_fp32(args, fp32)
+        print(f"fp32 export checked ({args.model}, opset {exported.opset}, {'trained' if trained else 'UNTRAINED'} "
+              f"weights): max abs diff ONNX Runtime vs PyTorch {max(exported.max_abs_diff.values()):.2e}")
+        engine = None
+        if engine_wanted:
+            engine = out if args.format == "engine" else Path(tmp, "model.engine")
+            report = _build(args, fp32, engine, profile, exported.metadata)
+            print(f"wrote {report.path} + {report.sidecar.name} ({report.precision}, TensorRT {report.tensorrt_version} "
+                  f"on {report.device_name} sm {report.compute_capability}, batch {report.profile}): vs ONNX "
+                  f"Runtime on {report.check_clips} clips logit cosine min {report.cosine:.5f}, top-1 agreement "
+                  f"{report.top1_agreement:.1%}")
+        if args.format == "triton":
+            from edgefer.export.triton_repository import write_repository
+
+            repo = write_repository(fp32, out, name=args.name, engine=engine, max_batch_size=profile.max,
+                                    preferred_batch_sizes=[profile.opt])
+            print(f"wrote Triton model repository {out}/: {repo.model_dir.name}/config.pbtxt ({repo.platform}, "
+                  f"max_batch_size {repo.max_batch_size}, dynamic batching), {repo.model_dir.name}/1/"
+                  f"{repo.model_file.name}; serve it with `tritonserver --model-repository {out}`")
+    return 0
+
+
+def _build(args, fp32, engine, profile, metadata):
+    from edgefer.export.tensorrt_build import build_engine
+
+    calib = None
+    if args.precision == "int8":
+        from edgefer.export.int8 import calibration_clips
+
+        calib = calibration_clips(args.calib, metadata, clips_per_video=args.calib_clips)
+    return build_engine(fp32, engine, precision=args.precision, batch=profile, workspace_mib=args.workspace,
+                        plugins=args.plugins, calib=calib, check_clips=_check_clips(args, metadata),
+                        min_agreement=args.min_agreement / 100)
