@@ -58,13 +58,18 @@ def artefact_metadata(model: torch.nn.Module, *, trained: bool, weights_sha256: 
                          extra={"config": config, **(extra or {})})
 
 
-def save_checkpoint(model: torch.nn.Module, path: str | Path, *, trained: bool) -> Path:
+def save_checkpoint(model: torch.nn.Module, path: str | Path, *, trained: bool,
+                    training: dict[str, Any] | None = None) -> Path:
     """Write ``model`` (an edgefer model built by :func:`edgefer.models.build_model`) to ``path``.
 
     Args:
         model: an edgefer model (it has ``name``, ``config`` and ``metadata_fields()``).
         path: destination ``.pt`` file.
         trained: whether the weights were trained; exported artefacts and the runtime report it.
+        training: a training checkpoint's resumable state (:mod:`edgefer.train`: optimizer, scheduler, scaler
+            and RNG states, epoch, best metric, the resolved train config), stored under ``"training"``; it must
+            hold only weights_only-safe values (tensors, numbers, strings, lists, dicts). :func:`load_checkpoint`
+            and ``edgefer export --weights`` ignore it; :func:`read_training_state` returns it.
     """
     path = Path(path)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
@@ -78,6 +83,8 @@ def save_checkpoint(model: torch.nn.Module, path: str | Path, *, trained: bool) 
         "edgefer_version": __version__,
         "state_dict": state,
     }
+    if training is not None:
+        payload["training"] = training
     tmp = path.with_suffix(path.suffix + ".part")
     torch.save(payload, tmp)
     tmp.replace(path)
@@ -158,6 +165,26 @@ def load_checkpoint(path: str | Path, model_name: str | None = None, *, kernels:
     except RuntimeError as exc:
         raise ModelFileError(f"{path}: the weights do not fit a {name} with this config: {exc}") from None
     return LoadedCheckpoint(model.eval(), is_trained, weights_sha256(state))
+
+
+def read_training_state(path: str | Path) -> dict[str, Any]:
+    """The ``"training"`` entry of a training checkpoint written by :func:`save_checkpoint` (a safe load).
+
+    Raises:
+        ModelFileError: the file is missing, unreadable, not an edgefer checkpoint, or has no training state (a
+            checkpoint saved for export only cannot resume a run). One line.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"checkpoint {path} does not exist")
+    payload = _safe_load(path)
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ModelFileError(f"{path} is not an edgefer checkpoint, so it cannot resume a training run")
+    state = payload.get("training")
+    if not isinstance(state, dict):
+        raise ModelFileError(f"{path} is an edgefer checkpoint without training state (no 'training' entry): it "
+                             "can be exported or evaluated, not resumed")
+    return state
 
 
 def _safe_load(path: Path) -> Any:
