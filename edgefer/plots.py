@@ -6,7 +6,8 @@
   the face-less spans shaded grey;
 - :func:`plot_spotting`: a spotting result (:class:`edgefer.spotting.video.SpottingVideoResult`) -- the
   frame-wise macro and micro scores, the spotted intervals as bars on a timeline below them, face-less spans
-  shaded.
+  shaded;
+- :func:`plot_confusion`: a confusion matrix with the class names (``edgefer train`` draws the test fold's).
 
 Both write through :func:`edgefer.outputs.write_atomically` (check the path first with
 :func:`edgefer.outputs.check_output_path`) and return the path.
@@ -16,10 +17,11 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
-from .errors import BackendUnavailableError
+from .errors import ArgumentError, BackendUnavailableError
 from .outputs import write_atomically
 
 #: Colours of the DFER classes (by label) and spotting classes.
@@ -132,3 +134,35 @@ def plot_spotting(result, out: str | Path, *, size: tuple[float, float] = (10.0,
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     return _save(fig, plt, out, "--plot output")
+
+
+def plot_confusion(confusion: np.ndarray, labels: Sequence[str], out: str | Path, *, title: str = "") -> Path:
+    """Draw ``confusion`` (C, C) int counts (rows = targets, columns = predictions) labelled with ``labels`` into
+    the PNG ``out``; each cell shows the count, shaded by the row's fraction (per-class recall on the diagonal).
+
+    Raises:
+        ArgumentError: the matrix is not (len(labels), len(labels)).
+        BackendUnavailableError: matplotlib is not installed.
+        OutputPathError: ``out`` cannot be written.
+    """
+    cm = np.asarray(confusion, dtype=np.int64)
+    n = len(labels)
+    if cm.shape != (n, n):
+        raise ArgumentError(f"confusion matrix of shape {cm.shape} for {n} labels")
+    plt = _pyplot()
+    rows = cm.sum(axis=1, keepdims=True)
+    fraction = np.divide(cm, np.maximum(rows, 1))
+    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * n, 0.8 + 0.7 * n))
+    ax.imshow(fraction, cmap="Blues", vmin=0.0, vmax=1.0)
+    ax.set_xticks(range(n), labels, rotation=45, ha="right")
+    ax.set_yticks(range(n), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("target")
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center",
+                    color="white" if fraction[i, j] > 0.5 else "black", fontsize=8)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return _save(fig, plt, out, "confusion matrix")

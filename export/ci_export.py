@@ -105,23 +105,6 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _model_and_metadata(name: str, weights: str | None, overrides: dict, seed: int):
-    """(PyTorch model in eval mode, its artefact metadata, whether trained), as ``edgefer export`` builds them."""
-    import torch
-
-    from edgefer.models import build_model
-    from edgefer.models.checkpoint import artefact_metadata, load_checkpoint, weights_sha256
-
-    if weights is None:
-        torch.manual_seed(seed)
-        model = build_model(name, **overrides).eval()
-        trained, digest = False, weights_sha256(model.state_dict())
-    else:
-        loaded = load_checkpoint(weights, name, **overrides)
-        model, trained, digest = loaded.model.eval(), loaded.trained, loaded.weights_sha256
-    return model, artefact_metadata(model, trained=trained, weights_sha256=digest), trained
-
-
 def engine_support() -> tuple[str | None, str]:
     """Whether fp16 engines can be built here: (TensorRT's version or None, the summary's ``tensorrt`` field).
 
@@ -171,7 +154,9 @@ def export_one(name: str, out: Path, *, weights: str | None, overrides: dict, se
     start = time.perf_counter()
     real = None
     try:
-        model, metadata, trained = _model_and_metadata(name, weights, overrides, seed)
+        from edgefer.models.checkpoint import model_for_export
+
+        model, metadata, trained = model_for_export(name, weights, seed=seed, overrides=overrides)
         entry["trained"] = trained
         if check_video:
             from edgefer.pipeline import reference_clips

@@ -57,3 +57,15 @@ def config_override(text: str) -> tuple[str, Any]:
         return field, json.loads(value)
     except json.JSONDecodeError:
         return field, value
+
+
+def batch_profile(text: str):
+    """``MIN:OPT:MAX`` (or one size) -> :class:`edgefer.export.tensorrt_profile.BatchProfile` (the batch axis's
+    optimization profile); ``argparse.ArgumentTypeError`` (exit 2) otherwise."""
+    from ..errors import ArgumentError
+    from edgefer.export.tensorrt_profile import parse_batch
+
+    try:
+        return parse_batch(text)
+    except ArgumentError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

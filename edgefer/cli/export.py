@@ -8,22 +8,8 @@ the engine.
 
 from __future__ import annotations
 
-import argparse
-
 from ..outputs import check_output_path
-from .argtypes import config_override, non_negative_float, positive_int
-
-
-def batch_profile(text: str):
-    """``MIN:OPT:MAX`` (or one size) -> :class:`edgefer.export.tensorrt_profile.BatchProfile`; a usage error
-    otherwise."""
-    from edgefer.errors import ArgumentError
-    from edgefer.export.tensorrt_profile import parse_batch
-
-    try:
-        return parse_batch(text)
-    except ArgumentError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+from .argtypes import batch_profile, config_override, non_negative_float, positive_int
 
 
 def register(subparsers) -> None:
@@ -122,22 +108,11 @@ def run(args) -> int:
 
 def _model_and_metadata(args, *, custom_ops: bool = False):
     """(the PyTorch model, its artefact metadata, whether trained) from ``--weights`` or ``--untrained``."""
-    import torch
+    from ..models.checkpoint import model_for_export
 
-    from ..models import build_model
-    from ..models.checkpoint import artefact_metadata, load_checkpoint, weights_sha256
-
-    overrides = dict(args.config)
-    if args.untrained:
-        torch.manual_seed(args.seed)
-        model = build_model(args.model, **overrides).eval()
-        trained, digest = False, weights_sha256(model.state_dict())
-    else:
-        loaded = load_checkpoint(args.weights, args.model, **overrides)
-        model, trained, digest = loaded.model, loaded.trained, loaded.weights_sha256
-    metadata = artefact_metadata(model, trained=trained, weights_sha256=digest, custom_ops=custom_ops,
-                                 face_align=args.face_align or None, face_margin=args.face_margin)
-    return model, metadata, trained
+    return model_for_export(args.model, None if args.untrained else args.weights, seed=args.seed,
+                            overrides=dict(args.config), custom_ops=custom_ops,
+                            face_align=args.face_align or None, face_margin=args.face_margin)
 
 
 def _check_clips(args, metadata):

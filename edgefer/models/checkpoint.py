@@ -20,7 +20,7 @@ import torch
 from .._version import __version__
 from ..errors import ArgumentError, ModelFileError
 from ..metadata import ModelMetadata
-from . import build_config, config_fields, model_module
+from . import build_config, build_model, config_fields, model_module
 
 FORMAT = "edgefer-checkpoint"
 FORMAT_VERSION = 1
@@ -56,6 +56,33 @@ def artefact_metadata(model: torch.nn.Module, *, trained: bool, weights_sha256: 
     return ModelMetadata(**fields, trained=trained, weights_sha256=weights_sha256,
                          edgefer_version=__version__, custom_ops=("edgefer",) if custom_ops else (),
                          extra={"config": config, **(extra or {})})
+
+
+def model_for_export(name: str, weights: str | Path | None = None, *, seed: int = 0,
+                     overrides: dict[str, Any] | None = None, custom_ops: bool = False,
+                     face_align: bool | None = None, face_margin: float | None = None
+                     ) -> tuple[torch.nn.Module, ModelMetadata, bool]:
+    """The model an export writes and its artefact metadata: ``(model in eval mode, metadata, trained)``.
+
+    ``weights`` is a checkpoint (:func:`load_checkpoint`); None builds freshly initialised weights after
+    ``torch.manual_seed(seed)`` (untrained, for tests and pipelines). ``overrides`` are config fields;
+    ``custom_ops`` / ``face_align`` / ``face_margin`` go to :func:`artefact_metadata`. The one builder behind
+    ``edgefer export`` and ``python -m edgefer.export.ci_export``.
+
+    Raises:
+        ModelFileError / ArgumentError: as :func:`load_checkpoint` and :func:`edgefer.models.build_model`.
+    """
+    overrides = dict(overrides or {})
+    if weights is None:
+        torch.manual_seed(seed)
+        model = build_model(name, **overrides).eval()
+        trained, digest = False, weights_sha256(model.state_dict())
+    else:
+        loaded = load_checkpoint(weights, name, **overrides)
+        model, trained, digest = loaded.model.eval(), loaded.trained, loaded.weights_sha256
+    metadata = artefact_metadata(model, trained=trained, weights_sha256=digest, custom_ops=custom_ops,
+                                 face_align=face_align, face_margin=face_margin)
+    return model, metadata, trained
 
 
 def save_checkpoint(model: torch.nn.Module, path: str | Path, *, trained: bool,

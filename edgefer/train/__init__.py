@@ -7,7 +7,7 @@
 - :mod:`.selection`: the seeded, class-stratified selection split carved from the training fold.
 - :mod:`.metrics` (WAR/UAR over the fixed 7-class set), :mod:`.evaluation`, :mod:`.spotting` (MEGC F1 with
   :mod:`edgefer.spotting`), :mod:`.artefact` (an exported ``.onnx`` scored through the runtime),
-  :mod:`.confusion_plot`, :mod:`.folds` (``--folds 1-5``).
+  :mod:`.folds` (``--folds 1-5``); the confusion matrix PNG is drawn by :func:`edgefer.plots.plot_confusion`.
 
 The datasets are :mod:`edgefer.data`'s. The runtime never imports this package. Its names are imported on first
 use, so that ``edgefer evaluate`` on an ``.onnx`` file (:mod:`.artefact`) runs without torch.

@@ -374,7 +374,7 @@ def _write_results(result: TrainResult, model, config: TrainConfig, log) -> None
         log(f"test (epoch {result.best_epoch}, selected on {result.select_metric}): WAR {result.test['war']:.4f} "
             f"UAR {result.test['uar']:.4f}{caveat}")
         try:
-            from .confusion_plot import plot_confusion
+            from ..plots import plot_confusion
 
             labels = model.metadata_fields()["labels"]
             plot_confusion(np.asarray(result.test["confusion"]), labels, out / "confusion_test.png",
