@@ -142,7 +142,8 @@ def calibration_clips(source: str | Path, metadata: ModelMetadata, *, clips_per_
     :func:`annotation_clips`.
 
     Split: with two or more sources (videos, or the list's clips) that yield clips, whole sources are held apart
-    (the last third in order: videos by sorted name, clips in list order; at least one), so no held-out clip
+    (every third in order, the last of two: videos by sorted name, clips in list order; interleaved, so that a
+    list sorted by class still holds out every class), so no held-out clip
     shares a source with a calibration clip; with one source, its windows are split in time: about the first two
     thirds calibrate, the window after them is left out (a short video's last window is aligned to its end and
     may overlap the one before it, :func:`edgefer.sampling.window_bounds`), the rest are held out.
@@ -242,12 +243,15 @@ def _split(src: Path, per_source: list[tuple[str, np.ndarray]], skipped: list[st
     """Calibration / held-out clips from ``[(source name, clips)]`` by the rule of :func:`calibration_clips`."""
     per_source = [(name, clips) for name, clips in per_source if len(clips)]
     if len(per_source) >= 2:
-        held = max(1, len(per_source) // 3)
-        calib = np.concatenate([c for _, c in per_source[:-held]])
-        test = np.concatenate([c for _, c in per_source[-held:]])
+        # every third source is held out (the last of two): interleaved, so that a list sorted by class, as DFER
+        # annotation lists are, still holds out every class
+        held_idx = set(range(2, len(per_source), 3)) or {len(per_source) - 1}
+        held = [s for i, s in enumerate(per_source) if i in held_idx]
+        kept = [s for i, s in enumerate(per_source) if i not in held_idx]
+        calib = np.concatenate([c for _, c in kept])
+        test = np.concatenate([c for _, c in held])
         by = "listed clip" if src.suffix.lower() in ANNOTATION_LIST_SUFFIXES else "video"
-        split = (f"by {by}: calibration on "
-                 f"{_names(per_source[:-held])}; held out {_names(per_source[-held:])}")
+        split = f"by {by}: calibration on {_names(kept)}; held out {_names(held)}"
     elif per_source and len(per_source[0][1]) >= 3:
         clips = per_source[0][1]
         cut = max(1, (2 * len(clips)) // 3 - 1)
