@@ -98,3 +98,26 @@ def test_folds_print_a_per_fold_and_mean_table(dataset, tmp_path):
     assert (tmp_path / "dfew" / "fold_2" / "best.pt").is_file()
     war = [float(line.split()[2].rstrip("%")) for line in table[1:3]]
     assert float(table[3].split()[1].rstrip("%")) == pytest.approx(sum(war) / 2, abs=0.01)
+
+
+def test_stt_trains_with_its_compact_loss_and_the_checkpoint_exports(dataset, tmp_path):
+    """STT through the same trainer (its compact softmax loss, models.md), then ``edgefer export --weights`` on the
+    selected checkpoint: the parity gate passes and the artefact says it is trained."""
+    import json
+
+    import numpy as np
+
+    config = '{"frame_size": 32, "dim": 32, "depth": 1, "num_heads": 2, "mlp_ratio": 2.0, "dropout": 0.0}'
+    out = tmp_path / "stt"
+    proc = run_cli("train", "--config", "stt", "--train", dataset["train_list"], "--test", dataset["test_list"],
+                   "--out", out, "--no-progress", "--epochs", "1", "--batch-size", "8", "--set",
+                   f"model_config={config}", "--set", "data.num_workers=0")
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert 0.0 <= results["test"]["war"] <= 1.0
+    losses = np.loadtxt(out / "steps.csv", delimiter=",", skiprows=1, usecols=-1, ndmin=1)
+    assert len(losses) >= 1 and np.isfinite(losses).all()
+    onnx_path = tmp_path / "stt.onnx"
+    proc = run_cli("export", "stt", "--weights", out / "best.pt", "--out", onnx_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "trained weights" in proc.stdout and onnx_path.stat().st_size > 0
