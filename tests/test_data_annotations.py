@@ -110,7 +110,7 @@ def test_skip_bad_counts(dataset):
     lst.write_text("../clips/gone 5 0\n")
     with pytest.raises(DatasetError) as exc:
         read_annotation_list(lst, skip_bad=True)
-    one_line(exc, "no usable clip", "1 bad lines skipped")
+    one_line(exc, "no usable clip", "1 bad entries skipped")
 
 
 def test_missing_and_empty_list(tmp_path):

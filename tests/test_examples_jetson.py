@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from video_support import read_frames
 
 REPO = Path(__file__).resolve().parents[1]
 JETSON = REPO / "examples" / "jetson"
@@ -34,18 +35,6 @@ def _module(name: str):
 def _run(script: str, *args, timeout: int = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(JETSON / script), *map(str, args)], capture_output=True, text=True,
                           cwd=REPO, timeout=timeout)
-
-
-def _frames(path: Path) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    return frames
 
 
 def _last_line_error(proc: subprocess.CompletedProcess, prefix: str, needle: str) -> None:
@@ -115,7 +104,7 @@ def test_live_camera_on_a_real_video(sample_video, small_msstnet, tmp_path):
     # the first 16-frame window ends at frame 15, then one result every 2 face frames; a file drops nothing
     assert [int(m.group(1)) for m in matches] == list(range(15, 72, 2))
     assert all(m.group(5) == "0" for m in matches) and {m.group(2) for m in matches} <= DFER
-    recorded, source = _frames(record), _frames(video)
+    recorded, source = read_frames(record), read_frames(video)
     assert len(recorded) == len(matches)  # one recorded frame per result
     assert recorded[0].shape == source[0].shape
     # the probability-bar panel is drawn (darkened to 40 % behind the bars) onto the frame the result ends on
@@ -145,7 +134,7 @@ def test_annotate_video_on_a_real_video(sample_video, small_msstnet, tmp_path):
     # 72 frames in windows of 16 (the last one shorter, sampled by the DFEW protocol): 5 windows, every one a face
     assert lines == [f"{video}: 72 frames at 30.00 fps, 5 of 5 windows classified; msstnet on onnxruntime "
                      "(UNTRAINED weights: labels are meaningless)", f"wrote {out}"], lines
-    annotated, source = _frames(out), _frames(video)
+    annotated, source = read_frames(out), read_frames(video)
     assert len(annotated) == len(source) == 72
     assert annotated[0].shape == source[0].shape
     assert cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FPS) == pytest.approx(30.0)
@@ -240,7 +229,7 @@ def test_engine_examples_on_the_board(sample_video, tmp_path):
     out = tmp_path / "annotated.mp4"
     done = _run("annotate_video.py", video, "--out", out, "--model", engine)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert len(_frames(out)) == 72
+    assert len(read_frames(out)) == 72
     live = _run("live_camera.py", "--model", engine, "--source", video, "--no-display")
     assert live.returncode == 0, live.stderr[-2000:]
     assert [int(m.group(1)) for m in map(LINE.match, live.stdout.strip().splitlines()[1:]) if m] == list(range(15, 72, 2))

@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 from cli_support import assert_one_line_error, run_cli
+from video_support import read_frames
 
 pytest.importorskip("matplotlib")
 
@@ -27,13 +28,7 @@ def test_predict_with_no_model_uses_the_trained_zoo_model_and_draws(sample_video
     result = json.loads(out.read_text())
     assert result["trained"] and result["model"] == "fer-minixception"
     assert _png_size(plot) == (1000, 400)
-    capture = cv2.VideoCapture(str(annotated))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
+    frames = read_frames(annotated)
     assert len(frames) == 72 and frames[0].shape == (360, 640, 3)
     original = cv2.VideoCapture(str(video)).read()[1]
     assert np.abs(frames[10].astype(int) - original.astype(int)).mean() > 1  # something was drawn

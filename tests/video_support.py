@@ -36,3 +36,18 @@ def short_video(path: Path, frames: int) -> Path:
         writer.write(np.full((120, 160, 3), 3 * i % 255, np.uint8))
     writer.release()
     return path
+
+
+def read_frames(path: Path) -> list[np.ndarray]:
+    """Every frame OpenCV decodes from the video at ``path`` (BGR uint8 (H, W, 3) arrays), in order."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return frames

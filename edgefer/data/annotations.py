@@ -127,7 +127,7 @@ def read_annotation_list(path: str | os.PathLike, *, root: Root | None = None, s
             line, naming ``path:line``.
     """
     path = Path(path)
-    records, problems = [], []
+    records = RecordList()
     for lineno, line in enumerate(_read_text(path, "annotation list").splitlines(), 1):
         fields = line.split()
         if not fields or fields[0].startswith("#"):
@@ -146,15 +146,10 @@ def read_annotation_list(path: str | os.PathLike, *, root: Root | None = None, s
             label = _label(fields[2], num_classes, where)
             check_clip_folder(frame_dir, num_frames, where, check_images=check_images)
         except DatasetError as exc:
-            if not skip_bad:
-                raise
-            problems.append(str(exc))
+            records.drop(exc, skip_bad)
             continue
         records.append(ClipRecord(frame_dir, num_frames, label, where))
-    if not records:
-        raise DatasetError(f"{path} lists no usable clip" + (f" ({len(problems)} bad lines skipped, first: "
-                                                              f"{problems[0]})" if problems else ""))
-    return RecordList(records, len(problems), problems)
+    return records.checked(path, "lists no usable clip")
 
 
 def dfew_frame_dir(frames_root: Path, video_name: str) -> Path:
@@ -191,7 +186,7 @@ def read_dfew_split(csv_path: str | os.PathLike, frames_root: str | os.PathLike,
         raise DatasetError(f"{csv_path}:1: expected the header 'video_name,label' of DFEW's EmoLabel_DataSplit, "
                            f"got {','.join(rows[0])!r}")
     name_col, label_col = header.index("video_name"), header.index("label")
-    records, problems = [], []
+    records = RecordList()
     for lineno, row in enumerate(rows[1:], 2):
         if not any(cell.strip() for cell in row):
             continue
@@ -206,15 +201,10 @@ def read_dfew_split(csv_path: str | os.PathLike, frames_root: str | os.PathLike,
             frame_dir = dfew_frame_dir(frames_root, name)
             num_frames = check_clip_folder(frame_dir, None, where, check_images=check_images)
         except DatasetError as exc:
-            if not skip_bad:
-                raise
-            problems.append(str(exc))
+            records.drop(exc, skip_bad)
             continue
         records.append(ClipRecord(frame_dir, num_frames, label, where))
-    if not records:
-        raise DatasetError(f"{csv_path} lists no usable clip" + (f" ({len(problems)} bad lines skipped, first: "
-                                                                  f"{problems[0]})" if problems else ""))
-    return RecordList(records, len(problems), problems)
+    return records.checked(csv_path, "lists no usable clip")
 
 
 def class_index(name: str, labels: Sequence[str], where: str) -> int:
@@ -254,7 +244,7 @@ def scan_class_folders(root: str | os.PathLike, *, labels: Sequence[str] = DFER_
     if not root.is_dir():
         raise DatasetError(f"class-folder dataset {root} does not exist or is not a folder")
     found: dict[int, list[ClipRecord]] = {}
-    problems: list[str] = []
+    records = RecordList()  # the bad entries; the clips are added in label order below
     for folder in sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: _natural_key(p.name)):
         try:
             label = class_index(folder.name, labels, str(root))
@@ -263,25 +253,19 @@ def scan_class_folders(root: str | os.PathLike, *, labels: Sequence[str] = DFER_
                 raise DatasetError(f"{folder} holds videos ({videos[0].name}, ...): cut them into face-crop frame "
                                    f"folders first with `edgefer prepare {root} OUT_DIR`")
         except DatasetError as exc:
-            if not skip_bad:
-                raise
-            problems.append(str(exc))
+            records.drop(exc, skip_bad)
             continue
         clips = (p for p in folder.iterdir() if p.is_dir() and not p.name.endswith(".part"))  # .part: unfinished
         for clip in sorted(clips, key=lambda p: _natural_key(p.name)):
             try:
                 count = check_clip_folder(clip, None, str(clip), check_images=check_images)
             except DatasetError as exc:
-                if not skip_bad:
-                    raise
-                problems.append(str(exc))
+                records.drop(exc, skip_bad)
                 continue
             found.setdefault(label, []).append(ClipRecord(clip, count, label, str(clip)))
-    records = [r for label in sorted(found) for r in found[label]]
-    if not records:
-        raise DatasetError(f"{root} holds no clip: expected {root}/<class>/<clip>/ frame folders, classes "
-                           f"{', '.join(labels)}")
-    return RecordList(records, len(problems), problems)
+    records.extend(r for label in sorted(found) for r in found[label])
+    return records.checked(root, f"holds no clip: expected {root}/<class>/<clip>/ frame folders, classes "
+                                 f"{', '.join(labels)}")
 
 
 def write_annotation_list(path: str | os.PathLike, records: Sequence[ClipRecord], *,

@@ -45,15 +45,39 @@ class ClipRecord:
 class RecordList(list):
     """A ``list`` of records that also says what was dropped while reading it (with ``skip_bad=True``).
 
+    The readers add records with ``append``, hand every bad entry to :meth:`drop`, and return :meth:`checked`.
+
     Attributes:
-        skipped: how many entries were dropped.
         problems: one line per dropped entry, the message the error would have had.
+        skipped: how many entries were dropped (``len(problems)``).
     """
 
-    def __init__(self, items=(), skipped: int = 0, problems: list[str] | None = None) -> None:
+    def __init__(self, items=(), problems: list[str] | None = None) -> None:
         super().__init__(items)
-        self.skipped = skipped
         self.problems = list(problems or [])
+
+    @property
+    def skipped(self) -> int:
+        return len(self.problems)
+
+    def drop(self, exc: DatasetError, skip_bad: bool) -> None:
+        """A bad entry: without ``skip_bad``, raise ``exc`` (its one-line message names file and line); with it,
+        keep the message in :attr:`problems`."""
+        if not skip_bad:
+            raise exc
+        self.problems.append(str(exc))
+
+    def checked(self, source: object, what: str) -> "RecordList":
+        """``self``, unless nothing usable was read.
+
+        Raises:
+            DatasetError: the list is empty, e.g. "train.txt lists no usable clip (3 bad entries skipped, first:
+                ...)"; ``what`` is the middle of that sentence.
+        """
+        if not self:
+            raise DatasetError(f"{source} {what}" + (f" ({self.skipped} bad entries skipped, first: "
+                                                    f"{self.problems[0]})" if self.problems else ""))
+        return self
 
 
 def _natural_key(name: str) -> list:

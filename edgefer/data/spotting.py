@@ -123,7 +123,7 @@ def read_spotting_dataset(gt_file: str | os.PathLike, frames_root: str | os.Path
     for (name, onset, offset, label), (lineno, fields) in zip(rows, raw):
         order.setdefault(name, (fields[0], fields[1], f"{gt_file}:{lineno}"))
         intervals.setdefault(name, []).append((onset, offset, label, f"{gt_file}:{lineno}"))
-    videos, problems = [], []
+    videos = RecordList()
     for name, (subject, video, where) in order.items():
         try:
             folder = frames_root / pattern.format(subject=subject, video=video, name=name)
@@ -138,16 +138,11 @@ def read_spotting_dataset(gt_file: str | os.PathLike, frames_root: str | os.Path
                     raise DatasetError(f"{line}: interval {onset}..{offset} passes the last frame of {folder} "
                                        f"({count} images)")
         except DatasetError as exc:
-            if not skip_bad:
-                raise
-            problems.append(str(exc))
+            videos.drop(exc, skip_bad)
             continue
         videos.append(SpottingVideo(subject, video, folder, count,
                                     tuple((a, b, c) for a, b, c, _ in intervals.get(name, [])), where))
-    if not videos:
-        raise DatasetError(f"{gt_file} gives no usable video" + (f" ({len(problems)} skipped, first: {problems[0]})"
-                                                                 if problems else ""))
-    return RecordList(videos, len(problems), problems)
+    return videos.checked(gt_file, "gives no usable video")
 
 
 def loso_folds(videos: Sequence[SpottingVideo]) -> list[tuple[str, list[SpottingVideo], list[SpottingVideo]]]:
