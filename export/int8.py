@@ -8,13 +8,23 @@ and uses its library (:mod:`onnxruntime.quantization`) for every step; nothing h
    MSSTNet / STT export (the reshapes read sizes from ``Shape`` nodes of the dynamic batch), so that one step is
    skipped with ``skip_symbolic_shape=True``; ONNX's own shape inference still runs. BatchNorm is already folded
    into the convolutions by ``torch.onnx.export`` in eval mode (no BatchNormalization node is left).
-2. ``quantize_static`` in QDQ format, per-channel weights, calibrated on real face clips (MinMax, Entropy or
-   Percentile), with the activation/weight types chosen from the CPU's ISA by :func:`quant_types_for_cpu`, or the
-   symmetric zero-point-0 variant for TensorRT's explicit quantization (:func:`tensorrt_types`).
+2. Activation ranges from ``create_calibrator`` (MinMax, Entropy or Percentile) on real face clips, saved as a
+   calibration cache, then ``quantize_static`` from that cache in QDQ format with per-channel weights, over the
+   nodes :func:`export.int8_scope.select_nodes` picks (default: the convolutional path), with the
+   activation/weight types chosen from the CPU's ISA by :func:`quant_types_for_cpu`, or the symmetric
+   zero-point-0 variant for TensorRT's explicit quantization (:func:`tensorrt_types`).
 3. Top-1 agreement and logit cosine similarity with the fp32 graph on *held-apart* clips (never the calibration
    ones); below ``min_agreement`` the export raises :class:`edgefer.errors.ExportError` and writes nothing.
 4. The figures and choices are recorded in the metadata (``edgefer.int8.*`` keys) and the file is written
    atomically.
+
+**With edgefer's custom ops** (``TemporalAttention``, ``MultiScaleEmbedding``): ONNX Runtime 1.32's
+``quant_pre_process`` and ``create_calibrator`` build their sessions from a bare ``SessionOptions()``, which cannot
+load the custom-op library. So the two steps that run the graph (the basic optimisations, and the calibration run
+of the augmented graph) run here in sessions that load it (:func:`_optimize`, :func:`_ranges_cache`), and
+``quantize_static`` reads the ranges from the cache without a session of its own. ORT's quantizer knows no
+``edgefer`` op, so the custom nodes stay fp32 between DequantizeLinear and QuantizeLinear nodes, and the agreement
+is measured with the library loaded.
 
 :func:`sensitivity` ranks the tensors by the quantization error ``qdq_loss_debug`` measures, to choose what to
 keep in fp32.
@@ -24,30 +34,21 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 
-from edgefer.errors import ArgumentError, ExportError, NoFaceError, VideoError
+from edgefer.errors import ArgumentError, EdgeferError, ExportError
 from edgefer.metadata import ModelMetadata
 from edgefer.outputs import check_output_path, write_atomically
 
+from .calibration_clips import CalibrationSet
+from .int8_scope import DEFAULT_KEEP_FP32, DEFAULT_SCOPE, select_nodes
+
 #: Calibration methods of ``onnxruntime.quantization.CalibrationMethod`` offered here.
 METHODS = ("minmax", "entropy", "percentile")
-#: What ``keep_fp32`` understands besides node names: op types, and two roles found in the graph.
-FIRST_CONV, CLASSIFIER = "first_conv", "classifier"
-#: Kept in fp32 by default: LayerNorm, Softmax and the classifier (the usual sensitive nodes). The first conv, the
-#: fourth usual suspect, is quantized by default: its input is pixel / 255, which uint8 holds exactly, and keeping
-#: it fp32 cost a third of the int8 MSSTNet's time (26 vs 18 ms per clip at B = 1 on an AMD EPYC with AVX-512
-#: VNNI) for no top-1 change on the trained zoo model (100% either way; logit cosine min 0.9993 vs 0.9945).
-#: ``keep_fp32=(..., "first_conv")`` keeps it.
-DEFAULT_KEEP_FP32 = ("LayerNormalization", "Softmax", CLASSIFIER)
-VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
-#: A ``--calib`` file with one of these endings is read as a Former-DFER annotation list.
-ANNOTATION_LIST_SUFFIXES = (".txt", ".lst", ".list")
-
 
 @dataclass(frozen=True)
 class QuantTypes:
@@ -113,166 +114,6 @@ def tensorrt_types() -> QuantTypes:
 
 
 @dataclass
-class CalibrationSet:
-    """Real clips for calibration and the held-apart clips the agreement is measured on.
-
-    Attributes:
-        calibration: (Nc, T, C, H, W) float32, preprocessed as the runtime does.
-        held_out: (Nh, T, C, H, W) float32, disjoint from ``calibration``.
-        split: how the two were separated, one line.
-        skipped: videos that gave no clip (no face), with the reason.
-    """
-
-    calibration: np.ndarray
-    held_out: np.ndarray
-    split: str
-    skipped: list[str] = field(default_factory=list)
-
-
-def calibration_clips(source: str | Path, metadata: ModelMetadata, *, clips_per_video: int = 8) -> CalibrationSet:
-    """Real face clips from a video, a folder of videos or a Former-DFER annotation list, prepared as the runtime
-    prepares them, split into calibration and held-apart clips.
-
-    Videos: cut by the runtime's own pipeline (:func:`edgefer.pipeline.reference_clips`: detection, tracking,
-    crops, then :func:`edgefer.preprocess.prepare_clip` on non-overlapping windows of
-    :func:`edgefer.sampling.window_bounds`, the window cutter ``predict`` and ``spot`` use; for a spotting model
-    such as FESNet a window is its K consecutive frames).
-    Annotation list (a ``.txt``/``.lst``/``.list`` file, ``frame_dir num_frames label`` a line, read by
-    :func:`edgefer.data.read_annotation_list`; its frame folders hold face crops already): see
-    :func:`annotation_clips`.
-
-    Split: with two or more sources (videos, or the list's clips) that yield clips, whole sources are held apart
-    (every third in order, the last of two: videos by sorted name, clips in list order; interleaved, so that a
-    list sorted by class still holds out every class), so no held-out clip
-    shares a source with a calibration clip; with one source, its windows are split in time: about the first two
-    thirds calibrate, the window after them is left out (a short video's last window is aligned to its end and
-    may overlap the one before it, :func:`edgefer.sampling.window_bounds`), the rest are held out.
-
-    Args:
-        source: a video file, a folder whose video files (``.mp4 .mov .avi .mkv .webm .m4v``) are used, or an
-            annotation list.
-        metadata: the model's metadata (frame size, colour order, mean/std, clip length, sampling, crop rules).
-        clips_per_video: at most this many clips per video or per listed clip.
-
-    Returns:
-        :class:`CalibrationSet` of (N, T, C, H, W) float32 clips.
-
-    Raises:
-        ArgumentError: ``source`` is missing, holds no video, or gives neither two sources with clips nor three
-            clips of one.
-        VideoError: a single video that cannot be read.
-        DatasetError (an :class:`~edgefer.errors.EdgeferError`): a malformed annotation list or frame folder,
-            naming ``list:line``.
-    """
-    from edgefer.pipeline import reference_clips
-
-    src = Path(source)
-    if clips_per_video < 1:
-        raise ArgumentError(f"clips_per_video must be >= 1, got {clips_per_video}")
-    if src.is_file() and src.suffix.lower() in ANNOTATION_LIST_SUFFIXES:
-        return _split(src, annotation_clips(src, metadata, clips_per_video=clips_per_video), [])
-    if src.is_dir():
-        videos = sorted(p for p in src.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
-        if not videos:
-            raise ArgumentError(f"--calib {src}: the folder holds no video ({', '.join(VIDEO_SUFFIXES)})")
-    elif src.is_file():
-        videos = [src]
-    else:
-        raise ArgumentError(f"--calib {src}: no such video, folder or annotation list")
-    per_video, skipped = [], []
-    for video in videos:
-        try:
-            per_video.append((video.name, reference_clips(video, metadata, count=clips_per_video)))
-        except NoFaceError as exc:
-            skipped.append(f"{video.name}: {exc}")
-        except VideoError as exc:
-            if len(videos) == 1:
-                raise
-            skipped.append(f"{video.name}: {exc}")
-    return _split(src, per_video, skipped)
-
-
-def annotation_clips(path: str | Path, metadata: ModelMetadata, *,
-                     clips_per_video: int = 8) -> list[tuple[str, np.ndarray]]:
-    """The clips of a Former-DFER annotation list, prepared exactly as the runtime prepares a clip of face crops.
-
-    Each listed frame folder (face crops, read in :func:`edgefer.data.list_frames` order as BGR like a video
-    frame, :func:`edgefer.data.images.read_image`) is one clip. A model that samples a whole clip (``dfew-test``:
-    MSSTNet, STT) reads the frames :func:`edgefer.preprocess.sample_indices` picks from the whole folder, as
-    ``edgefer.load(...).predict(frames)`` does, so one clip per line; a model of ``consecutive`` windows (FESNet)
-    or a per-frame model reads full windows of its clip length (per-frame: 16 frames) cut by
-    :func:`edgefer.sampling.window_bounds` without overlap, up to ``clips_per_video`` per line. Every frame goes
-    through :func:`edgefer.preprocess.prepare_frame`.
-
-    Args:
-        path: the annotation list (paths relative to its folder).
-        metadata: the model's metadata.
-        clips_per_video: at most this many windows per listed clip.
-
-    Returns:
-        ``[("list.txt:LINE", (n, T, C, H, W) float32)]`` in list order; a line too short for one window gives none.
-
-    Raises:
-        DatasetError: the list or a frame folder is malformed (:func:`edgefer.data.read_annotation_list`), or an
-            image does not decode; one line naming ``list:line``.
-    """
-    from edgefer.data import list_frames, read_annotation_list  # edgefer.data: only when a list is given
-    from edgefer.data.images import read_image
-    from edgefer.pipeline import DEFAULT_WINDOW
-    from edgefer.preprocess import prepare_frame, sample_indices
-    from edgefer.sampling import window_bounds
-
-    out = []
-    classes = {"num_classes": len(metadata.labels)} if metadata.task == "dfer" else {}  # labels: not used here
-    for record in read_annotation_list(path, **classes):
-        frames = list_frames(record.frame_dir)
-        if metadata.sampling == "dfew-test":
-            windows = [sample_indices(len(frames), metadata)]
-        else:
-            size = metadata.clip_length if metadata.clip_length > 1 else DEFAULT_WINDOW
-            windows = [np.arange(a, b) for a, b in window_bounds(len(frames), size, size)
-                       if b - a == size][:clips_per_video]
-        clips = [np.stack([prepare_frame(read_image(frames[i], record.source), metadata) for i in idx])
-                 for idx in windows]
-        if clips:
-            out.append((Path(record.source).name, np.stack(clips)))
-    return out
-
-
-def _split(src: Path, per_source: list[tuple[str, np.ndarray]], skipped: list[str]) -> CalibrationSet:
-    """Calibration / held-out clips from ``[(source name, clips)]`` by the rule of :func:`calibration_clips`."""
-    per_source = [(name, clips) for name, clips in per_source if len(clips)]
-    if len(per_source) >= 2:
-        # every third source is held out (the last of two): interleaved, so that a list sorted by class, as DFER
-        # annotation lists are, still holds out every class
-        held_idx = set(range(2, len(per_source), 3)) or {len(per_source) - 1}
-        held = [s for i, s in enumerate(per_source) if i in held_idx]
-        kept = [s for i, s in enumerate(per_source) if i not in held_idx]
-        calib = np.concatenate([c for _, c in kept])
-        test = np.concatenate([c for _, c in held])
-        by = "listed clip" if src.suffix.lower() in ANNOTATION_LIST_SUFFIXES else "video"
-        split = f"by {by}: calibration on {_names(kept)}; held out {_names(held)}"
-    elif per_source and len(per_source[0][1]) >= 3:
-        clips = per_source[0][1]
-        cut = max(1, (2 * len(clips)) // 3 - 1)
-        calib, test = clips[:cut], clips[cut + 1:]  # one window left out between them (see the docstring)
-        split = (f"in time within {per_source[0][0]}: first {cut} windows calibrate, one is skipped, last "
-                 f"{len(test)} held out")
-    else:
-        got = sum(len(c) for _, c in per_source)
-        raise ArgumentError(f"--calib {src}: {got} face clip(s) found, need 2 videos (or listed clips) with faces or "
-                            f"3 clips of one (calibration and held-out clips must differ); "
-                            f"{'; '.join(skipped) or 'try a longer video'}")
-    return CalibrationSet(np.ascontiguousarray(calib, np.float32), np.ascontiguousarray(test, np.float32), split,
-                          skipped)
-
-
-def _names(per_source: list[tuple[str, np.ndarray]], shown: int = 6) -> str:
-    names = [name for name, _ in per_source]
-    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
-
-
-@dataclass
 class Int8Report:
     """What an int8 export wrote and measured.
 
@@ -297,28 +138,6 @@ class Int8Report:
     excluded: list[str]
 
 
-def resolve_keep_fp32(model, keep: Sequence[str]) -> list[str]:
-    """Node names of ``model`` (an ``onnx.ModelProto``) to keep in fp32, from op types (``"Softmax"``), node
-    names, ``"first_conv"`` (the first Conv in graph order) and ``"classifier"`` (the last Gemm/MatMul).
-
-    Raises:
-        ArgumentError: an entry that matches no op type, node name or role of this graph.
-    """
-    nodes = list(model.graph.node)
-    names: list[str] = []
-    for item in keep:
-        if item == FIRST_CONV:
-            hit = [n.name for n in nodes if n.op_type == "Conv"][:1]
-        elif item == CLASSIFIER:
-            hit = [n.name for n in nodes if n.op_type in ("Gemm", "MatMul")][-1:]
-        else:
-            hit = [n.name for n in nodes if n.op_type == item or n.name == item]
-        if not hit and item not in (FIRST_CONV, CLASSIFIER) and item not in DEFAULT_KEEP_FP32:
-            raise ArgumentError(f"--keep-fp32 {item!r} matches no op type or node name of this graph")
-        names.extend(h for h in hit if h not in names)
-    return names
-
-
 def _batch(clips: np.ndarray, per_frame: bool) -> np.ndarray:
     """(B, T, C, H, W) clips -> what the graph takes: the clips, or for a per-frame (NCHW) model their frames
     (B*T, C, H, W)."""
@@ -340,22 +159,56 @@ def _Reader(clips: np.ndarray, input_name: str, per_frame: bool = False):
     return Reader()
 
 
-def _entropy_cache(model: Path, clips: np.ndarray, per_frame: bool, symmetric: bool, tmp: Path) -> str:
-    """Entropy (KL) ranges computed with ``onnxruntime.quantization.create_calibrator`` and saved as a calibration
-    cache for ``quantize_static``. Needed because ``quantize_static`` passes no histogram size to the entropy
-    calibrator, whose defaults (128 bins, 128 quantized bins) leave the KL search a single candidate, the full
-    range: Entropy would equal MinMax (onnxruntime 1.32). Here the histogram has 2048 bins, as ORT's Percentile
-    calibrator and TensorRT's entropy calibration use, quantized to 128 (int8's half range)."""
-    from onnxruntime.quantization import CalibrationMethod, create_calibrator
-    from onnxruntime.quantization.calibrate import save_tensors_data
+def _ranges_cache(model: Path, clips: np.ndarray, per_frame: bool, method: str, symmetric: bool, tmp: Path,
+                  custom_ops: bool) -> Path:
+    """Activation ranges of every float tensor of ``model`` over ``clips``, saved as the calibration cache
+    ``quantize_static`` reads (so that it needs no calibration session of its own).
 
-    calibrator = create_calibrator(str(model), augmented_model_path=str(tmp / "augmented.onnx"),
-                                   calibrate_method=CalibrationMethod.Entropy,
-                                   extra_options={"symmetric": symmetric, "num_bins": 2048, "num_quantized_bins": 128})
+    ONNX Runtime's calibrators (``MinMaxCalibrater``, ``EntropyCalibrater``, ``PercentileCalibrater`` of
+    :mod:`onnxruntime.quantization.calibrate`) augment the graph with every intermediate tensor as an output; the
+    augmented graph runs in a session made here, with ``ORT_DISABLE_ALL`` as ORT's own ``create_inference_session``
+    uses, plus edgefer's custom-op library when the graph has custom nodes (ORT's session is a bare
+    ``SessionOptions()`` that cannot load it). The options are ``quantize_static``'s defaults except for Entropy:
+    ``quantize_static`` passes no histogram size to the entropy calibrator, whose defaults (128 bins, 128 quantized
+    bins) leave the KL search a single candidate, the full range, so Entropy would equal MinMax (onnxruntime
+    1.32); here its histogram has 2048 bins, as ORT's Percentile calibrator and TensorRT's entropy calibration
+    use, quantized to 128 (int8's half range)."""
+    import onnxruntime as ort
+    from onnxruntime.quantization.calibrate import EntropyCalibrater, MinMaxCalibrater, PercentileCalibrater, \
+        save_tensors_data
+
+    augmented = str(tmp / "augmented.onnx")
+    if method == "minmax":
+        calibrator = MinMaxCalibrater(str(model), None, augmented, symmetric=symmetric)
+    elif method == "entropy":
+        calibrator = EntropyCalibrater(str(model), None, augmented, symmetric=symmetric, num_bins=2048,
+                                       num_quantized_bins=128)
+    else:
+        calibrator = PercentileCalibrater(str(model), None, augmented, symmetric=symmetric, num_bins=2048,
+                                          percentile=99.999)
+    calibrator.augment_graph()
+    calibrator.infer_session = _session(Path(augmented), custom_ops, ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
     calibrator.collect_data(_Reader(clips, _input_name(model), per_frame))
-    cache = tmp / "entropy_ranges.json"
+    cache = tmp / f"{method}_ranges.json"
     save_tensors_data(calibrator.compute_data(), cache)
-    return str(cache)
+    del calibrator
+    return cache
+
+
+def _optimize(src: Path, dst: Path, custom_ops: bool) -> None:
+    """``src`` with ONNX Runtime's basic graph optimisations (constant folding, redundant-node elimination, the
+    Conv fusions: the step ``quant_pre_process`` runs) saved to ``dst``, in a session that loads edgefer's custom-op
+    library when the graph has custom nodes."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.optimized_model_filepath = str(dst)
+    if custom_ops:
+        from edgefer import ortops
+
+        ortops.register(options)
+    ort.InferenceSession(str(src), options, providers=["CPUExecutionProvider"])
 
 
 def _input_name(path: Path) -> str:
@@ -364,15 +217,17 @@ def _input_name(path: Path) -> str:
     return onnx.load(str(path), load_external_data=False).graph.input[0].name
 
 
-def _run(path: Path, clips: np.ndarray, per_frame: bool) -> np.ndarray:
-    session = _session(path, False)
+def _run(path: Path, clips: np.ndarray, per_frame: bool, custom_ops: bool = False) -> np.ndarray:
+    session = _session(path, custom_ops)
     return session.run(None, {session.get_inputs()[0].name: _batch(clips, per_frame)})[0]
 
 
-def _session(path: Path, custom_ops: bool):
+def _session(path: Path, custom_ops: bool, level=None):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
+    if level is not None:
+        options.graph_optimization_level = level
     if custom_ops:
         from edgefer import ortops
 
@@ -392,19 +247,21 @@ def agreement(reference: np.ndarray, candidate: np.ndarray) -> tuple[float, floa
 
 def quantize_int8(fp32: str | Path, out: str | Path, metadata: ModelMetadata, clips: CalibrationSet, *,
                   method: str = "minmax", types: QuantTypes | None = None, keep_fp32: Sequence[str] = DEFAULT_KEEP_FP32,
-                  min_agreement: float = 0.95, calib_source: str = "") -> Int8Report:
+                  scope: str = DEFAULT_SCOPE, min_agreement: float = 0.95, calib_source: str = "") -> Int8Report:
     """Quantize the fp32 ONNX file ``fp32`` to int8 QDQ at ``out``; write nothing unless the agreement holds.
 
     Args:
-        fp32: an fp32 edgefer ONNX file with standard ops: a clip model ((B, T, C, H, W) float32 -> (B, K)) or a
-            per-frame model (``input_layout == "NCHW"``: each clip's frames are fed as one batch, and agreement
-            is counted per frame).
+        fp32: an fp32 edgefer ONNX file: a clip model ((B, T, C, H, W) float32 -> (B, K)) or a per-frame model
+            (``input_layout == "NCHW"``: each clip's frames are fed as one batch, and agreement is counted per
+            frame); with edgefer custom ops when ``metadata.custom_ops`` says so (they need the custom-op library,
+            :mod:`edgefer.ortops`).
         out: destination ``.onnx``; replaced atomically once every check passed.
         metadata: the fp32 export's metadata; written back with ``int8.*`` keys added to ``extra``.
-        clips: calibration and held-out clips (:func:`calibration_clips`).
+        clips: calibration and held-out clips (:func:`export.calibration_clips.calibration_clips`).
         method: ``"minmax"``, ``"entropy"`` or ``"percentile"`` (``CalibrationMethod``).
         types: activation/weight types; default :func:`quant_types_for_cpu` for this CPU.
         keep_fp32: op types, node names, ``"first_conv"``, ``"classifier"`` to leave unquantized.
+        scope: ``"conv"`` (the convolutional path, default) or ``"all"`` (:mod:`export.int8_scope`).
         min_agreement: the smallest accepted top-1 agreement with fp32 on the held-out clips, in [0, 1].
         calib_source: recorded in the metadata (the ``--calib`` path).
 
@@ -412,7 +269,9 @@ def quantize_int8(fp32: str | Path, out: str | Path, metadata: ModelMetadata, cl
         :class:`Int8Report`.
 
     Raises:
-        ArgumentError: unknown method, ``min_agreement`` outside [0, 1], a ``keep_fp32`` entry matching nothing.
+        ArgumentError: unknown method or scope, ``min_agreement`` outside [0, 1], a ``keep_fp32`` entry matching
+            nothing.
+        BackendUnavailableError: the graph has custom ops and the custom-op library is not built.
         ExportError: quantization failed, or the agreement is below ``min_agreement`` (nothing written).
         OutputPathError: ``out`` cannot be written.
     """
@@ -424,9 +283,11 @@ def quantize_int8(fp32: str | Path, out: str | Path, metadata: ModelMetadata, cl
         raise ArgumentError(f"unknown calibration method {method!r}; choose one of {', '.join(METHODS)}")
     if not 0.0 <= min_agreement <= 1.0:
         raise ArgumentError(f"min_agreement must be in [0, 1], got {min_agreement}")
-    if metadata.custom_ops:
-        raise ArgumentError("int8 quantization needs the standard-op export: ONNX Runtime's calibration session "
-                            "cannot load the edgefer custom-op library (drop --custom-ops)")
+    custom = bool(metadata.custom_ops)
+    if custom:
+        from edgefer import ortops
+
+        ortops.library_path()  # BackendUnavailableError naming what is missing, before any work
     out = check_output_path(out, "int8 ONNX output")
     types = types or quant_types_for_cpu()
     per_frame = metadata.input_layout == "NCHW"
@@ -436,41 +297,47 @@ def quantize_int8(fp32: str | Path, out: str | Path, metadata: ModelMetadata, cl
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         pre, quant = Path(tmp, "pre.onnx"), Path(tmp, "int8.onnx")
         try:
-            # symbolic shape inference asserts on the export's Shape->Reshape chains (module docstring)
-            quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
+            # ORT's basic optimisations in a session that loads the custom-op library (quant_pre_process's own is a
+            # bare session), then quant_pre_process's ONNX shape inference; symbolic shape inference asserts on the
+            # export's Shape->Reshape chains (module docstring)
+            _optimize(Path(fp32), pre, custom)
+            quant_pre_process(str(pre), str(pre), skip_symbolic_shape=True, skip_optimization=True)
             proto = onnx.load(str(pre))
-            excluded = resolve_keep_fp32(proto, keep_fp32)
+            to_quantize, excluded = select_nodes(proto, scope, keep_fp32)
+            cache = _ranges_cache(pre, clips.calibration, per_frame, method, types.symmetric, Path(tmp), custom)
             extra = {"ActivationSymmetric": types.symmetric, "WeightSymmetric": True,
                      # TensorRT's explicit quantization has no int32 bias DequantizeLinear: with its (symmetric)
                      # types the biases stay fp32, and TensorRT fuses them into the int8 conv / GEMM
                      "QuantizeBias": not types.symmetric}
-            reader, cache = _Reader(clips.calibration, _input_name(pre), per_frame), None
-            if method == "entropy":
-                reader, cache = None, _entropy_cache(pre, clips.calibration, per_frame, types.symmetric, Path(tmp))
-            quantize_static(str(pre), str(quant), reader, calibration_cache_path=cache,
+            quantize_static(str(pre), str(quant), None, calibration_cache_path=str(cache),
                             quant_format=QuantFormat.QDQ,
                             per_channel=True, reduce_range=types.reduce_range,
                             activation_type=qtype[types.activations], weight_type=qtype[types.weights],
-                            nodes_to_exclude=excluded, calibrate_method=calib_method, extra_options=extra)
-        except (ArgumentError, ExportError):
+                            nodes_to_quantize=to_quantize, nodes_to_exclude=excluded if to_quantize is None else None,
+                            calibrate_method=calib_method, extra_options=extra)
+        except EdgeferError:
             raise
         except Exception as exc:
             raise ExportError(f"onnxruntime quantize_static failed: {type(exc).__name__}: {exc}; {out} was not "
                               "written") from exc
-        ref, got = _run(Path(fp32), clips.held_out, per_frame), _run(quant, clips.held_out, per_frame)
+        ref = _run(Path(fp32), clips.held_out, per_frame, custom)
+        got = _run(quant, clips.held_out, per_frame, custom)
         top1, cos_mean, cos_min = agreement(ref, got)
         if not top1 >= min_agreement:
             raise ExportError(f"int8 top-1 agreement with fp32 {top1:.1%} < {min_agreement:.0%} on "
                               f"{len(clips.held_out)} held-out clips (logit cosine {cos_mean:.4f}); {out} was not "
-                              "written (try --calib-method, --keep-fp32 or more calibration clips)")
+                              "written (try a narrower --int8-scope, --calib-method, --keep-fp32 or more calibration "
+                              "clips)")
+        model = onnx.load(str(quant))
+        quantized = sum(1 for n in model.graph.node if n.op_type == "DequantizeLinear")
         figures = {"int8.agreement": f"{top1:.6f}", "int8.cosine_mean": f"{cos_mean:.6f}",
                    "int8.cosine_min": f"{cos_min:.6f}", "int8.held_out_clips": str(len(clips.held_out)),
                    "int8.calibration_clips": str(len(clips.calibration)), "int8.calibration_method": method,
                    "int8.calibration_source": calib_source, "int8.split": clips.split, "int8.types": types.name,
                    "int8.reduce_range": json.dumps(types.reduce_range), "int8.symmetric": json.dumps(types.symmetric),
-                   "int8.keep_fp32": json.dumps(excluded), "int8.format": "QDQ, per-channel weights"}
+                   "int8.scope": scope, "int8.keep_fp32": json.dumps(excluded),
+                   "int8.dequantize_nodes": str(quantized), "int8.format": "QDQ, per-channel weights"}
         new_meta = replace(metadata, extra={**dict(metadata.extra), **figures})
-        model = onnx.load(str(quant))
         del model.metadata_props[:]
         for key, value in new_meta.to_props().items():
             model.metadata_props.add(key=key, value=value)

@@ -105,8 +105,8 @@ def build_engine(onnx_path: str | Path, out_path: str | Path, *, precision: str 
             when None).
         plugins: TensorRT plugin libraries to load; default edgefer's own
             (:data:`edgefer.runtime.tensorrt_backend.PLUGIN_LIBRARY`) when the ONNX uses edgefer custom ops.
-        calib: int8 only: a :class:`edgefer.export.int8.CalibrationSet`, or a video / folder of videos
-            (:func:`edgefer.export.int8.calibration_clips`); its held-out clips are also the check clips.
+        calib: int8 only: a :class:`edgefer.export.calibration_clips.CalibrationSet`, or a video / folder of videos
+            (:func:`edgefer.export.calibration_clips.calibration_clips`); its held-out clips are also the check clips.
         check_clips: (N, T, C, H, W) float32 clips preprocessed as the runtime does, for the parity check;
             default the int8 held-out clips, else :data:`RANDOM_CHECK_CLIPS` seeded uniform-random clips.
         min_agreement: int8 only: the smallest accepted top-1 agreement, in [0, 1].
@@ -197,7 +197,8 @@ def _graph_for(plan: PrecisionPlan, onnx_path: Path, fp32, metadata: ModelMetada
         path = tmp / "fp16.onnx"
         onnx.save(fp16_graph(fp32), str(path))
     elif plan.graph == "int8-qdq":
-        from .int8 import CalibrationSet, calibration_clips, quantize_int8, tensorrt_types
+        from .calibration_clips import CalibrationSet, calibration_clips
+        from .int8 import quantize_int8, tensorrt_types
 
         calib = calib if isinstance(calib, CalibrationSet) else calibration_clips(calib, metadata)
         path = tmp / "int8.onnx"

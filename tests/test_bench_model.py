@@ -17,7 +17,7 @@ SMALL = {"dim": 64, "num_heads": 4, "mlp_hidden": 128}
 @pytest.fixture(scope="module")
 def report():
     out = io.StringIO()
-    result = bench.run(batches=(1, 2), repeats=1, out=out, config=SMALL, gemm_size=64, settle_s=0.0)
+    result = bench.run(batches=(1, 2), repeats=1, out=out, config=SMALL, gemm_size=64, settle_s=0.0, profile=True)
     return result, out.getvalue()
 
 
@@ -28,7 +28,8 @@ def test_one_table_names_the_machine_and_every_row(report):
     assert cpu_isa() in text and "GFLOP per clip" in text and "MatMulInteger" in text
     for name in bench.ROWS:
         assert text.count(f"| {name:<17} |") == 2, name
-    assert "not available" in text  # int8 + custom ops, with the reason
+    rows = {(r.name, r.batch): r for r in result.rows}
+    assert not rows[("int8 + custom ops", 2)].note and rows[("int8 + custom ops", 2)].ms > 0  # a figure, not a reason
     assert [r.batch for r in result.rows] == [1] * len(bench.ROWS) + [2] * len(bench.ROWS)
     from edgefer.export.tensorrt_build import tensorrt_available
 
@@ -57,6 +58,23 @@ def test_the_columns_are_consistent(report):
         assert r.peak_gflops == result.peaks["int8" if "int8" in r.name else "fp32"]
     # the fp32 graphs compute what eager computes; the int8 one approximately
     assert all(v < 1e-3 for k, v in result.max_abs_diff.items() if "int8" not in k)
+
+
+def test_the_profile_counts_what_the_int8_graphs_left(report):
+    result, text = report
+    profiles = {p.name: p for p in result.profiles}
+    assert set(profiles) == {f"{row} B=2" for row in ("ort fp32", "ort custom ops", "ort int8", "int8 + custom ops")}
+    assert "per-node profile" in text
+    fp32, int8 = profiles["ort fp32 B=2"], profiles["ort int8 B=2"]
+    assert fp32.int8_convs == 0 and fp32.fp32_convs > 0 and fp32.unfused_dequantize == 0
+    # the default scope quantizes every convolution: none falls back to fp32 after ORT's fusions
+    assert int8.int8_convs == fp32.fp32_convs and int8.fp32_convs == 0
+    assert sum(int8.dequantize_feeds.values()) >= int8.unfused_dequantize > 0  # LayerNorm, GELU... read fp32
+    for p in result.profiles:
+        assert p.kernel_ms > 0 and abs(sum(op.share for op in p.ops) - 1) < 1e-6
+        assert p.ops == sorted(p.ops, key=lambda op: -op.ms)
+    custom = {op.op_type for op in profiles["int8 + custom ops B=2"].ops}
+    assert {"TemporalAttention", "MultiScaleEmbedding", "QLinearConv"} <= custom
 
 
 def test_bad_arguments_are_refused():

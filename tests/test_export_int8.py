@@ -10,8 +10,9 @@ import pytest
 
 from cli_support import assert_one_line_error, run_cli
 from edgefer.errors import ArgumentError, ExportError
-from edgefer.export.int8 import (CalibrationSet, agreement, calibration_clips, quant_types_for_cpu, quantize_int8,
-                                 resolve_keep_fp32, tensorrt_types)
+from edgefer.export.calibration_clips import CalibrationSet, annotation_clips, calibration_clips
+from edgefer.export.int8 import agreement, quant_types_for_cpu, quantize_int8, tensorrt_types
+from edgefer.export.int8_scope import DEFAULT_KEEP_FP32, DEFAULT_SCOPE, resolve_keep_fp32, select_nodes
 from test_runtime_without_torch import _run as run_without_torch
 
 SMALL = ("--config", "dim=64", "--config", "num_heads=4", "--config", "mlp_hidden=128")
@@ -150,10 +151,63 @@ def test_keep_fp32_names_must_match(small_fp32):
         resolve_keep_fp32(model, ("NoSuchOp",))
 
 
+def test_scopes_pick_the_conv_path_then_the_linear_layers(small_fp32):
+    model = onnx.load(str(small_fp32[0]))
+    nodes = {n.name: n for n in model.graph.node}
+    inits = {i.name for i in model.graph.initializer}
+    convs = {n.name for n in model.graph.node if n.op_type == "Conv"}
+    conv, kept = select_nodes(model, "conv", ())
+    assert kept == [] and convs <= set(conv)
+    # besides the convs: ResNet-18's ReLUs, max pool and residual adds, all in the backbone
+    others = {nodes[n].op_type for n in conv if n not in convs}
+    assert others == {"Relu", "MaxPool", "Add"}
+    adds = [n for n in conv if nodes[n].op_type == "Add"]
+    assert len(adds) >= 4 and all(n.startswith("/backbone/") for n in adds)
+    assert DEFAULT_SCOPE == "conv+linear"
+    linear, kept = select_nodes(model, "conv+linear", DEFAULT_KEEP_FP32)
+    added = {nodes[n].op_type for n in set(linear) - set(conv)}
+    assert added == {"MatMul"}  # the T-Former's qkv, projection and MLP
+    assert all(any(i in inits for i in nodes[n].input) for n in set(linear) - set(conv))  # by a constant weight
+    # the classifier is named by the default keep list and left out; attention products, LayerNorm, Softmax and the
+    # residual stream are not in the scope at all
+    classifier = [n.name for n in model.graph.node if n.op_type in ("Gemm", "MatMul")][-1]
+    assert classifier in kept and classifier not in linear
+    assert not {nodes[n].op_type for n in linear} & {"LayerNormalization", "Softmax", "Erf", "Div", "Mul"}
+    assert select_nodes(model, "all", ())[0] is None
+    with pytest.raises(ArgumentError, match="scope"):
+        select_nodes(model, "convs", ())
+
+
+def test_cli_int8_with_custom_ops_runs_the_custom_nodes_between_qdq(tmp_path, calib_dir):
+    from build_support import cpp_ops, ortops_library
+
+    cpp_ops(), ortops_library()
+    out = tmp_path / "m8c.onnx"
+    proc = run_cli("export", "msstnet", "--untrained", *SMALL, "--custom-ops", "--out", out, "--int8", "--calib",
+                   calib_dir, "--calib-clips", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert "with edgefer custom ops in fp32" in proc.stdout
+    model = onnx.load(str(out))
+    ops = [n.op_type for n in model.graph.node]
+    assert ops.count("TemporalAttention") >= 1 and ops.count("MultiScaleEmbedding") >= 1
+    producers = {o: n.op_type for n in model.graph.node for o in n.output}
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    assert convs and all(producers.get(n.input[0]) == "DequantizeLinear" for n in convs)  # every conv is int8
+    props = {p.key: p.value for p in model.metadata_props}
+    assert props["edgefer.custom_ops"] and float(props["edgefer.int8.agreement"]) >= 0.95
+    assert props["edgefer.int8.scope"] == "conv+linear"
+    import edgefer
+
+    # the runtime registers the custom-op library from the metadata; int8 + custom ops predicts what fp32 does
+    clip = np.random.default_rng(0).integers(0, 256, (16, 112, 112, 3), dtype=np.uint8)
+    p = edgefer.load(str(out)).predict(clip)
+    assert abs(float(p.probabilities.sum()) - 1) < 1e-5
+
+
 @pytest.mark.parametrize("extra,needle", [
     ((), "--calib"),
     (("--calib", "/nonexistent/videos"), "no such video"),
-    (("--calib", "VIDEO", "--custom-ops"), "--custom-ops"),
+    (("--calib", "VIDEO", "--custom-ops", "--int8-debug", "3"), "--int8-debug"),
     (("--calib", "VIDEO", "--min-agreement", "120"), "--min-agreement"),
 ])
 def test_cli_int8_bad_input_is_one_line(tmp_path, sample_video, extra, needle):
@@ -204,7 +258,6 @@ def annotation_list(tmp_path_factory):
 
 def test_annotation_list_clips_are_prepared_as_the_runtime_does(annotation_list, small_fp32):
     from edgefer.data import DferClipDataset, read_annotation_list
-    from edgefer.export.int8 import annotation_clips
 
     metadata = small_fp32[1]
     clips = annotation_clips(annotation_list, metadata)
@@ -223,7 +276,6 @@ def test_annotation_list_clips_are_prepared_as_the_runtime_does(annotation_list,
 
 
 def test_annotation_list_gives_consecutive_windows_to_a_spotting_model(annotation_list):
-    from edgefer.export.int8 import annotation_clips
     from edgefer.metadata import ModelMetadata
 
     spotting = ModelMetadata(model="fesnet", task="spotting", labels=("neutral", "macro", "micro"), clip_length=8,

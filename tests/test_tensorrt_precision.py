@@ -145,7 +145,8 @@ def test_the_export_keeps_layernorm_one_node(tiny_fp32):
 
 def test_int8_export_for_tensorrt_places_symmetric_qdq(tiny_fp32, tmp_path):
     """The int8 graph an engine is built from: edgefer.export.int8 with TensorRT's types, checked on the graph."""
-    from edgefer.export.int8 import CalibrationSet, quantize_int8, tensorrt_types
+    from edgefer.export.calibration_clips import CalibrationSet
+    from edgefer.export.int8 import quantize_int8, tensorrt_types
 
     path, metadata = tiny_fp32
     rng = np.random.default_rng(0)  # the placement does not depend on the data; agreement is not tested here

@@ -6,18 +6,19 @@ the zoo's ``zoo:fer-minixception`` (a per-frame Keras model converted to ONNX: n
 a "clip" is 16 frames, fed as one batch of frames; its FLOPs are counted from the ONNX graph's Conv / MatMul / Gemm
 nodes, :func:`onnx_gflop`). One process builds one model (default config unless ``config``
 overrides it, untrained, seed ``seed``), exports it with :func:`export.onnx_export.export_onnx` with standard ops
-and with ``edgefer`` custom ops, quantizes the standard-op graph with :func:`export.int8.quantize_int8` (QDQ,
-per-channel weights, the CPU's types from :func:`export.int8.quant_types_for_cpu`, the default fp32 exclusions;
-calibrated on random clips: the calibration sets the scales, not the speed, and the agreement the int8 export
-reports on real clips is not measured here), and times every row on the same clips at each batch size.
+and with ``edgefer`` custom ops, quantizes both graphs with :func:`export.int8.quantize_int8` (QDQ, per-channel
+weights, the CPU's types from :func:`export.int8.quant_types_for_cpu`, the default scope and fp32 exclusions of
+:mod:`export.int8_scope`; calibrated on random clips: the calibration sets the scales, not the speed, and the
+agreement the int8 export reports on real clips is not measured here), and times every row on the same clips at
+each batch size. ``profile=True`` adds ONNX Runtime's per-node profile of the ORT rows at the largest batch
+(:mod:`edgefer.bench.ort_profile`).
 
 Rows: ``eager`` (``torch.no_grad``, ``torch.set_num_threads(threads)``), ``ort fp32``, ``ort custom ops`` (MSSTNet
 and STT; FESNet and the zoo model have no edgefer custom op), ``ort int8``, ``int8 + custom ops``, ``tensorrt fp16``
 / ``tensorrt int8`` and ``stream/new frame``:
 
-- ``int8 + custom ops`` is listed as unavailable: ONNX Runtime's calibration session (``quantize_static``) cannot
-  load a custom-op library, and ORT's QDQ fusions know only its own ops, so an ``edgefer`` node would sit between a
-  DequantizeLinear and a QuantizeLinear and run in fp32 anyway.
+- ``int8 + custom ops``: the custom-op export quantized the same way (its calibration runs with the custom-op
+  library loaded); the ``edgefer`` nodes run fp32 between DequantizeLinear and QuantizeLinear nodes.
 - the TensorRT rows build engines with :func:`edgefer.export.tensorrt_build.build_engine` (profile 1 : max B : max
   B; int8 symmetric QDQ on the same random calibration clips) and time ``edgefer.load(engine)``'s float-batch
   forward; without TensorRT (``import tensorrt`` fails) they say so instead of a figure. They run on the GPU, so
@@ -35,7 +36,7 @@ GFLOP/s (the model's FLOPs per clip counted by ``torch.utils.flop_counter.FlopCo
 FLOP, x clips/s), the ratio to eager (eager ms / row ms), and the fraction of the machine's peak measured in the
 same run: the fp32 rows against an ONNX Runtime ``MatMul`` (fp32, N x N x N), the int8 row against
 ``MatMulInteger`` with the int8 types the quantization used (same N); both GEMMs are called in the same
-alternation as the rows, and the peak is the fastest of those calls.
+alternation as the rows (:data:`GEMM_CALLS_PER_TURN` calls each turn), and the peak is the fastest of those calls.
 """
 
 from __future__ import annotations
@@ -59,10 +60,13 @@ ROWS = ("eager", "ort fp32", "ort custom ops", "ort int8", "int8 + custom ops", 
 MODELS = ("msstnet", "stt", "fesnet", "zoo:fer-minixception")
 #: Models whose export has edgefer custom ops (the rest: the custom-op row says so).
 CUSTOM_OP_MODELS = ("msstnet", "stt")
+#: GEMM calls back to back in each turn of the alternation (the peak is the fastest call: a few more short calls
+#: make it less sensitive to one unlucky turn).
+GEMM_CALLS_PER_TURN = 3
+#: Rows whose graph has edgefer custom nodes (their sessions load the custom-op library).
+CUSTOM_OP_ROWS = ("ort custom ops", "int8 + custom ops")
 #: Frames a per-frame model's "clip" holds (the runtime's window for per-frame models).
 PER_FRAME_CLIP = 16
-INT8_CUSTOM_UNAVAILABLE = ("not available: quantize_static's calibration session cannot load the edgefer custom-op "
-                           "library, and ORT's QDQ fusions do not know custom ops (they would run fp32 between DQ/Q)")
 
 
 @dataclass
@@ -114,12 +118,13 @@ class Report:
     max_abs_diff: dict[str, float] = field(default_factory=dict)
     model: str = "msstnet"
     gflop_source: str = "FlopCounterMode"
+    profiles: list = field(default_factory=list)
 
 
 def run(batches: Sequence[int] = (1, 8), threads: int | None = None, repeats: int | None = None,
         out: TextIO | None = None, *, batch: Sequence[int] | None = None, seed: int = 0,
         config: Mapping[str, object] | None = None, gemm_size: int = 1024, settle_s: float = 0.05,
-        custom_ops: bool = True, model: str = "msstnet", tensorrt: bool = True) -> Report:
+        custom_ops: bool = True, model: str = "msstnet", tensorrt: bool = True, profile: bool = False) -> Report:
     """Time one model on every row and print one table.
 
     Args:
@@ -135,6 +140,8 @@ def run(batches: Sequence[int] = (1, 8), threads: int | None = None, repeats: in
         custom_ops: include the custom-op row (needs the compiled ops and the ORT custom-op library).
         model: one of :data:`MODELS`.
         tensorrt: include the TensorRT rows when TensorRT is installed (False: they say they were not asked for).
+        profile: also profile each ONNX Runtime row at the largest batch (:func:`edgefer.bench.ort_profile
+            .profile_graph`, ``repeats`` runs) and print it after the table (``Report.profiles``).
 
     Returns:
         A :class:`Report`.
@@ -160,7 +167,8 @@ def run(batches: Sequence[int] = (1, 8), threads: int | None = None, repeats: in
     custom_ops = custom_ops and model in CUSTOM_OP_MODELS
     out = out or sys.stdout
     ort, np, torch = _imports(custom_ops)
-    from edgefer.export.int8 import CalibrationSet, quant_types_for_cpu, quantize_int8
+    from edgefer.export.calibration_clips import CalibrationSet
+    from edgefer.export.int8 import quant_types_for_cpu, quantize_int8
 
     from .machine import describe
 
@@ -178,13 +186,17 @@ def run(batches: Sequence[int] = (1, 8), threads: int | None = None, repeats: in
         rng = np.random.default_rng(seed)
         calib = CalibrationSet(rng.random((4, *shape), dtype=np.float32), rng.random((2, *shape), dtype=np.float32),
                                "random clips (speed only)")
-        paths["ort int8"] = Path(tmp, "int8.onnx")
-        quantize_int8(paths["ort fp32"], paths["ort int8"], metadata, calib, types=types, min_agreement=0.0)
-        sessions = {name: _session(ort, path, threads, custom=name == "ort custom ops") for name, path in paths.items()
+        for fp32_row, int8_row in (("ort fp32", "ort int8"), ("ort custom ops", "int8 + custom ops")):
+            if fp32_row in paths:
+                paths[int8_row] = Path(tmp, f"{int8_row.replace(' ', '_')}.onnx")
+                quantize_int8(paths[fp32_row], paths[int8_row], _metadata_of(paths[fp32_row]), calib, types=types,
+                              min_agreement=0.0)
+        sessions = {name: _session(ort, path, threads, custom=name in CUSTOM_OP_ROWS) for name, path in paths.items()
                     if name != "split"}
         engines = _engines(Path(tmp), paths["ort fp32"], calib, max(batches), notes) if "tensorrt fp16" not in notes \
             else {}
-        stream = ({part: _session(ort, paths["split"] / f"{part}.onnx", threads) for part in ("encoder", "head")}
+        stream = ({part: _session(ort, paths["split"] / f"{part}.onnx", threads, spinning=False)
+                   for part in ("encoder", "head")}
                   if "split" in paths else None)
         gemms = gemm_calls(ort, np, gemm_size, threads, types.activations)
         report = Report(describe(), threads, repeats, gflop, {"fp32": 0.0, "int8": 0.0}, types.name, model=model,
@@ -192,6 +204,8 @@ def run(batches: Sequence[int] = (1, 8), threads: int | None = None, repeats: in
         for b in batches:
             _time_batch(report, np, torch, module, sessions, engines, stream, gemms, b, shape, per_frame, repeats,
                         seed, settle_s, notes)
+        if profile:
+            report.profiles = _profiles(np, paths, shape, per_frame, max(batches), threads, repeats, seed)
         for row in report.rows:
             row.peak_gflops = (float("nan") if row.name.startswith("tensorrt") or row.name == "stream/new frame"
                                else report.peaks["int8" if "int8" in row.name else "fp32"])
@@ -201,14 +215,14 @@ def run(batches: Sequence[int] = (1, 8), threads: int | None = None, repeats: in
 
 def _unavailable(model: str, custom_ops: bool, zoo: bool, tensorrt: bool) -> dict[str, str]:
     """Row -> the one-line reason it has no figure in this run."""
-    notes = {"int8 + custom ops": INT8_CUSTOM_UNAVAILABLE}
+    notes = {}
     if zoo:
         notes["eager"] = "not available: a zoo model is a converted Keras file, there is no PyTorch module"
     if model not in CUSTOM_OP_MODELS:
         notes["ort custom ops"] = f"not applicable: {model} has no edgefer custom op"
         notes["int8 + custom ops"] = notes["ort custom ops"]
     elif not custom_ops:
-        notes["ort custom ops"] = "not run (custom_ops=False)"
+        notes["ort custom ops"] = notes["int8 + custom ops"] = "not run (custom_ops=False)"
     from edgefer.export.split import SPLITTABLE
 
     if model not in SPLITTABLE:
@@ -266,12 +280,10 @@ def _imports(custom_ops: bool):
 def _export(tmp: Path, seed: int, torch, config: dict, custom_ops: bool, name: str = "msstnet"):
     """(the PyTorch module or None for a zoo model, its metadata, {row: ONNX path, "split": folder})."""
     if name.startswith("zoo:"):
-        from ..metadata import ModelMetadata
-        from ..runtime.onnx_metadata import read_metadata_props
         from ..zoo import zoo_path
 
         path = zoo_path(name[len("zoo:"):])
-        return None, ModelMetadata.from_props(read_metadata_props(path), source=str(path)), {"ort fp32": path}
+        return None, _metadata_of(path), {"ort fp32": path}
     from edgefer.export.onnx_export import export_onnx
     from edgefer.export.split import SPLITTABLE, export_split
 
@@ -293,6 +305,30 @@ def _export(tmp: Path, seed: int, torch, config: dict, custom_ops: bool, name: s
     if name in SPLITTABLE:
         paths["split"] = export_split(model, tmp / f"{name}.split", metadata, random_batches=(1,), seed=seed).path
     return model, metadata, paths
+
+
+def _profiles(np, paths: dict, shape, per_frame: bool, batch: int, threads: int, runs: int, seed: int) -> list:
+    """ONNX Runtime's per-node profile of each ORT row's graph at ``batch`` clips."""
+    import onnx
+
+    from .ort_profile import profile_graph
+
+    clips = np.random.default_rng(seed).random((batch, *shape), dtype=np.float32)
+    feed_array = clips.reshape(-1, *shape[1:]) if per_frame else clips
+    out = []
+    for name in ("ort fp32", "ort custom ops", "ort int8", "int8 + custom ops"):
+        if name in paths:
+            input_name = onnx.load(str(paths[name]), load_external_data=False).graph.input[0].name
+            out.append(profile_graph(paths[name], {input_name: feed_array}, threads=threads,
+                                     custom_ops=name in CUSTOM_OP_ROWS, runs=runs, name=f"{name} B={batch}"))
+    return out
+
+
+def _metadata_of(path: Path):
+    from ..metadata import ModelMetadata
+    from ..runtime.onnx_metadata import read_metadata_props
+
+    return ModelMetadata.from_props(read_metadata_props(path), source=str(path))
 
 
 def onnx_gflop(path: Path, shape: Sequence[int], per_frame: bool) -> float:
@@ -344,19 +380,21 @@ def _count_gflop(torch, model, shape) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def _session(ort, path: Path, threads: int, custom: bool = False, profile: str | None = None):
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
+def _session(ort, path: Path, threads: int, custom: bool = False, spinning: bool = True):
+    """A CPU session with the runtime's own options (:func:`edgefer.runtime.onnx_backend.session_setup`):
+    ``threads`` intra-op threads, one inter-op thread, and idle threads that spin unless ``spinning=False`` (the
+    stream row: :class:`edgefer.runtime.split_backend.SplitModel` runs the encoder and the head in turn with spinning
+    off, since one session's spinning threads steal the cores from the next)."""
+    from ..runtime.onnx_backend import session_setup
+
+    options, providers = session_setup(ort, "cpu", None, threads, spinning)
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    if profile:
-        options.enable_profiling = True
-        options.profile_file_prefix = profile
     if custom:
         from .. import ortops
 
         ortops.register(options)
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), options, providers=providers)
 
 
 def gemm_calls(ort, np, n: int, threads: int, activations: str = "uint8") -> dict[str, tuple[object, float]]:
@@ -428,9 +466,10 @@ def _time_batch(report: Report, np, torch, model, sessions: dict, engines: dict,
     for _ in range(repeats):
         for name, call in calls.items():  # alternate, so drifting background load hits every row alike
             time.sleep(settle_s)
-            t0 = time.perf_counter()
-            call()
-            times[name].append(time.perf_counter() - t0)
+            for _ in range(GEMM_CALLS_PER_TURN if name.startswith("gemm ") else 1):
+                t0 = time.perf_counter()
+                call()
+                times[name].append(time.perf_counter() - t0)
     eager_ms = statistics.median(times["eager"]) * 1e3 if "eager" in times else float("nan")
     for name, (_, ops) in gemms.items():  # the peak: the fastest GEMM call of the whole run
         report.peaks[name] = max(report.peaks[name], ops / min(times[f"gemm {name}"]) / 1e9)
@@ -451,7 +490,10 @@ def _print(out: TextIO, ort, torch, report: Report) -> None:
     out.write(f"{report.model} end to end on the CPU: PyTorch {torch.__version__} eager vs ONNX Runtime "
               f"{ort.__version__} (CPUExecutionProvider), {report.gflop_per_clip:.2f} GFLOP per clip "
               f"({report.gflop_source})\n")
-    out.write(f"machine: {report.machine}, {report.threads} threads; int8 types {report.int8_types}\n")
+    from edgefer.export.int8_scope import DEFAULT_SCOPE
+
+    out.write(f"machine: {report.machine}, {report.threads} threads; int8 types {report.int8_types}, scope "
+              f"{DEFAULT_SCOPE} (export.int8_scope)\n")
     out.write(f"measured peak (ORT, fastest of the GEMM calls alternated with the rows): fp32 MatMul "
               f"{report.peaks['fp32']:.1f} GFLOP/s, int8 MatMulInteger ({report.int8_types[:2]} x S8) "
               f"{report.peaks['int8']:.1f} GOP/s\n")
@@ -474,4 +516,10 @@ def _print(out: TextIO, ort, torch, report: Report) -> None:
               f"GFLOP/s / the matching measured GEMM peak (int8 row: MatMulInteger); stream/new frame: ms per new "
               f"frame per stream (encoder + head at stride 1) vs eager's whole clip; max |logit - reference|: fp32 "
               f"rows {worst:.1e}, int8 {int8:.1e}\n")
+    if report.profiles:
+        from .ort_profile import format_profile
+
+        out.write("ONNX Runtime per-node profile (kernel time per run, after ORT's fusions):\n")
+        for p in report.profiles:
+            out.write(format_profile(p) + "\n")
     out.flush()

@@ -50,6 +50,9 @@ def register(subparsers) -> None:
                        help="override a config field of the model (e.g. --config dim=64 for a quick check)")
     model.add_argument("--gemm-size", type=positive_int, default=1024, metavar="N",
                        help="N of the N x N x N GEMMs that measure the peaks (default: 1024)")
+    model.add_argument("--profile", action="store_true",
+                       help="also print ONNX Runtime's per-node profile of each ORT row at the largest batch (time "
+                            "per op type, unfused Q/DQ, fp32 convs, Transposes)")
     model.set_defaults(func=_model)
 
     runtime = actions.add_parser("runtime", help="one clip's latency: ONNX Runtime (CPU) vs PyTorch eager",
@@ -109,7 +112,8 @@ def _runtime(args: argparse.Namespace) -> int:
 
 def _model(args: argparse.Namespace) -> int:
     _bench_module("model").run(batch=args.batch, threads=args.threads, repeats=args.repeats,
-                               config=dict(args.config), gemm_size=args.gemm_size, model=args.model_name)
+                               config=dict(args.config), gemm_size=args.gemm_size, model=args.model_name,
+                               profile=args.profile)
     return 0
 
 

@@ -8,6 +8,8 @@ the engine.
 
 from __future__ import annotations
 
+from edgefer.export.int8_scope import DEFAULT_SCOPE, SCOPES
+
 from ..outputs import check_output_path
 from .argtypes import batch_profile, config_override, non_negative_float, positive_int
 
@@ -56,9 +58,13 @@ def register(subparsers) -> None:
     q.add_argument("--int8-types", choices=("auto", "tensorrt"), default="auto",
                    help="auto: from this CPU's ISA (U8S8 on x86, +reduce_range without VNNI; S8S8 on ARM); "
                         "tensorrt: symmetric signed int8, zero point 0 (TensorRT explicit quantization)")
+    q.add_argument("--int8-scope", choices=SCOPES, default=DEFAULT_SCOPE,
+                   help="what is quantized: the convolutional path; plus the Linear layers (default: the residual "
+                        "stream, LayerNorm, Softmax and attention stay fp32, which keeps a model that reads time "
+                        "correct); or every op ONNX Runtime quantizes")
     q.add_argument("--keep-fp32", action="append", default=None, metavar="OP_OR_NODE",
-                   help="op type, node name, first_conv or classifier to keep in fp32 (repeat; default: "
-                        "LayerNormalization, Softmax, classifier; 'none' quantizes everything)")
+                   help="op type, node name, first_conv or classifier to keep in fp32 as well (repeat; default: "
+                        "LayerNormalization, Softmax, classifier; 'none' keeps nothing back)")
     q.add_argument("--min-agreement", type=non_negative_float, default=95.0, metavar="PERCENT",
                    help="refuse to write below this top-1 agreement with fp32 on held-out clips (default 95)")
     q.add_argument("--int8-debug", type=positive_int, default=None, metavar="N",
@@ -144,17 +150,18 @@ def _run_int8(args) -> int:
 
     if not args.calib:
         raise ArgumentError("--int8 needs --calib DIR_OR_VIDEO (real videos to calibrate on)")
-    if args.custom_ops:
-        raise ArgumentError("--int8 with --custom-ops is not supported: ONNX Runtime's calibration session cannot "
-                            "load the edgefer custom-op library; export --int8 without --custom-ops")
+    if args.int8_debug and args.custom_ops:
+        raise ArgumentError("--int8-debug runs onnxruntime's qdq_loss_debug, whose sessions cannot load the custom-op "
+                            "library; run it on the standard-op export (without --custom-ops)")
     if args.min_agreement > 100:
         raise ArgumentError(f"--min-agreement is a percentage in [0, 100], got {args.min_agreement}")
     out = check_output_path(args.out, "--out")
     if not Path(args.calib).exists():  # before the fp32 export
         raise ArgumentError(f"--calib {args.calib}: no such video, folder or annotation list")
 
-    from edgefer.export.int8 import DEFAULT_KEEP_FP32, calibration_clips, quantize_int8, sensitivity, \
-        tensorrt_types
+    from edgefer.export.calibration_clips import calibration_clips
+    from edgefer.export.int8 import quantize_int8, sensitivity, tensorrt_types
+    from edgefer.export.int8_scope import DEFAULT_KEEP_FP32
 
     keep = DEFAULT_KEEP_FP32 if args.keep_fp32 is None else tuple(k for k in args.keep_fp32 if k != "none")
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
@@ -170,14 +177,18 @@ def _run_int8(args) -> int:
         clips = calibration_clips(args.calib, metadata, clips_per_video=args.calib_clips)
         types = tensorrt_types() if args.int8_types == "tensorrt" else None
         report = quantize_int8(fp32, out, metadata, clips, method=args.calib_method, types=types, keep_fp32=keep,
-                               min_agreement=args.min_agreement / 100, calib_source=str(args.calib))
-        print(f"wrote {report.path} (int8 QDQ {report.types.name}: {report.types.reason}; {args.calib_method} "
+                               scope=args.int8_scope, min_agreement=args.min_agreement / 100,
+                               calib_source=str(args.calib))
+        print(f"wrote {report.path} (int8 QDQ {report.types.name}: {report.types.reason}; scope {args.int8_scope}"
+              f"{' with edgefer custom ops in fp32' if metadata.custom_ops else ''}; {args.calib_method} "
               f"calibration on {report.calibration} clips); vs fp32 on {report.held_out} held-out clips: top-1 "
               f"agreement {report.agreement:.1%}, logit cosine mean {report.cosine_mean:.4f} min "
-              f"{report.cosine_min:.4f}; kept in fp32: {len(report.excluded)} nodes ({', '.join(keep) or 'none'})")
+              f"{report.cosine_min:.4f}; also kept in fp32: {len(report.excluded)} nodes "
+              f"({', '.join(keep) or 'none'})")
         print(f"split: {clips.split}" + (f"; skipped {'; '.join(clips.skipped)}" if clips.skipped else ""))
         if args.int8_debug:
-            for name, sqnr in sensitivity(fp32, out, clips.held_out, args.int8_debug):
+            for name, sqnr in sensitivity(fp32, out, clips.held_out, args.int8_debug,
+                                          per_frame=metadata.input_layout == "NCHW"):
                 print(f"  SQNR {sqnr:7.2f} dB  {name}")
     return 0
 
@@ -314,7 +325,7 @@ def _build(args, fp32, engine, profile, metadata):
 
     calib = None
     if args.precision == "int8":
-        from edgefer.export.int8 import calibration_clips
+        from edgefer.export.calibration_clips import calibration_clips
 
         calib = calibration_clips(args.calib, metadata, clips_per_video=args.calib_clips)
     return build_engine(fp32, engine, precision=args.precision, batch=profile, workspace_mib=args.workspace,
