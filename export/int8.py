@@ -3,14 +3,15 @@
 Follows ONNX Runtime's quantization guide (https://onnxruntime.ai/docs/performance/model-optimizations/quantization.html)
 and uses its library (:mod:`onnxruntime.quantization`) for every step; nothing here reimplements it:
 
-1. ``quant_pre_process`` (ONNX shape inference + ORT's basic graph optimisations, which fold constants and fuse
-   what can be fused before quantization). Its *symbolic* shape inference asserts in ``_infer_Reshape`` on the
-   MSSTNet / STT export (the reshapes read sizes from ``Shape`` nodes of the dynamic batch), so that one step is
-   skipped with ``skip_symbolic_shape=True``; ONNX's own shape inference still runs. BatchNorm is already folded
-   into the convolutions by ``torch.onnx.export`` in eval mode (no BatchNormalization node is left).
+1. Pre-processing as ``quant_pre_process`` does it: ORT's basic graph optimisations (constant folding, the Conv
+   fusions; run by :func:`_optimize`), then ONNX's and ORT's symbolic shape inference. The symbolic step needs the
+   export's pads to be constants (``edgefer.ops.reference.multiscale_embedding`` makes them so in a trace; before
+   that, a Shape -> Sub chain made ``_infer_Reshape`` assert); it is skipped for a graph with edgefer custom ops,
+   which it does not know. BatchNorm is already folded into the convolutions by ``torch.onnx.export`` in eval
+   mode (no BatchNormalization node is left).
 2. Activation ranges from ``create_calibrator`` (MinMax, Entropy or Percentile) on real face clips, saved as a
    calibration cache, then ``quantize_static`` from that cache in QDQ format with per-channel weights, over the
-   nodes :func:`export.int8_scope.select_nodes` picks (default: the convolutional path), with the
+   nodes :func:`export.int8_scope.select_nodes` picks (default: the convolutional path and the Linear layers), with the
    activation/weight types chosen from the CPU's ISA by :func:`quant_types_for_cpu`, or the symmetric
    zero-point-0 variant for TensorRT's explicit quantization (:func:`tensorrt_types`).
 3. Top-1 agreement and logit cosine similarity with the fp32 graph on *held-apart* clips (never the calibration
@@ -298,10 +299,9 @@ def quantize_int8(fp32: str | Path, out: str | Path, metadata: ModelMetadata, cl
         pre, quant = Path(tmp, "pre.onnx"), Path(tmp, "int8.onnx")
         try:
             # ORT's basic optimisations in a session that loads the custom-op library (quant_pre_process's own is a
-            # bare session), then quant_pre_process's ONNX shape inference; symbolic shape inference asserts on the
-            # export's Shape->Reshape chains (module docstring)
+            # bare session), then quant_pre_process's shape inference (module docstring)
             _optimize(Path(fp32), pre, custom)
-            quant_pre_process(str(pre), str(pre), skip_symbolic_shape=True, skip_optimization=True)
+            quant_pre_process(str(pre), str(pre), skip_symbolic_shape=custom, skip_optimization=True)
             proto = onnx.load(str(pre))
             to_quantize, excluded = select_nodes(proto, scope, keep_fp32)
             cache = _ranges_cache(pre, clips.calibration, per_frame, method, types.symmetric, Path(tmp), custom)

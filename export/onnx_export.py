@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -109,6 +110,19 @@ def export_onnx(model: torch.nn.Module, out: str | Path, metadata: ModelMetadata
     return ExportReport(out, metadata, diffs, opset)
 
 
+@contextmanager
+def tracing():
+    """``torch.no_grad()`` with the warnings an edgefer trace is expected to give silenced: the ops' shape checks
+    read static sizes (``TracerWarning``: constant per export, only the batch axis is dynamic), and the MELayer's
+    constant pads (:func:`edgefer.ops.reference.multiscale_embedding`), which ``F.pad``'s symbolic reverses with a
+    step -1 Slice that torch's constant folding leaves to ONNX Runtime's (it folds it when a session loads the
+    graph)."""
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message="Constant folding - Only steps=1", category=UserWarning)
+        yield
+
+
 def _torch_export(model, example, path: Path, opset: int, custom_ops: bool, exporter: str) -> None:
     kwargs: dict = dict(input_names=["clip"], output_names=["output"], opset_version=opset)
     if custom_ops:
@@ -116,9 +130,7 @@ def _torch_export(model, example, path: Path, opset: int, custom_ops: bool, expo
 
         kwargs.update(export_kwargs(exporter))
     try:
-        with torch.no_grad(), warnings.catch_warnings():
-            # shape checks in the ops read static sizes while tracing: expected, and constant per export
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        with tracing():
             if exporter == "dynamo":
                 batch = torch.export.Dim("batch", min=1, max=4096)
                 torch.onnx.export(model, (example,), str(path), dynamo=True, external_data=False, verbose=False,

@@ -29,7 +29,6 @@ import json
 import os
 import shutil
 import tempfile
-import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -42,7 +41,7 @@ from edgefer.errors import ExportError
 from edgefer.metadata import ModelMetadata
 from edgefer.outputs import check_output_path
 
-from .onnx_export import DEFAULT_OPSET
+from .onnx_export import DEFAULT_OPSET, tracing
 
 ENCODER_FILE = "encoder.onnx"
 HEAD_FILE = "head.onnx"
@@ -231,8 +230,7 @@ def _export_graph(module, example, path: Path, input_name: str, output_name: str
     import onnx
 
     try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        with tracing():
             torch.onnx.export(module, (example,), str(path), dynamo=False, input_names=[input_name],
                               output_names=[output_name], opset_version=opset,
                               dynamic_axes={input_name: {0: "batch"}, output_name: {0: "batch"}})

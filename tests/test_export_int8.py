@@ -178,6 +178,25 @@ def test_scopes_pick_the_conv_path_then_the_linear_layers(small_fp32):
         select_nodes(model, "convs", ())
 
 
+def test_the_export_pads_are_constants_so_symbolic_shape_inference_runs(tmp_path, small_fp32):
+    # the MELayer's pads follow from the static frame size: after ORT's constant folding they are initializers, and
+    # onnxruntime's symbolic shape inference (quant_pre_process's step) gets through the graph
+    from onnxruntime.quantization import quant_pre_process
+
+    from edgefer.export.int8 import _optimize
+
+    model = onnx.load(str(small_fp32[0]))
+    pads = [n for n in model.graph.node if n.op_type == "Pad"]
+    assert pads and not any(n.op_type == "Sub" for n in model.graph.node)  # no Shape -> Sub chain for the pads
+    optimized = tmp_path / "basic.onnx"
+    _optimize(small_fp32[0], optimized, False)
+    graph = onnx.load(str(optimized)).graph
+    inits = {i.name for i in graph.initializer}
+    assert all(n.input[1] in inits for n in graph.node if n.op_type == "Pad")
+    quant_pre_process(str(optimized), str(tmp_path / "pre.onnx"), skip_optimization=True)  # raised before
+    assert (tmp_path / "pre.onnx").stat().st_size > 0
+
+
 def test_cli_int8_with_custom_ops_runs_the_custom_nodes_between_qdq(tmp_path, calib_dir):
     from build_support import cpp_ops, ortops_library
 

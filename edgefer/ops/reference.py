@@ -83,6 +83,11 @@ def multiscale_embedding(
     BT, C, H, W = _check_embedding(feat, weight, bias, pos_t, pos_s, residual, grid)
     T, D = pos_t.shape
     P = weight.shape[-1]
+    if torch.jit.is_tracing():
+        # an ONNX export: the map's H, W follow from the static frame size (only the batch axis is dynamic), so the
+        # pads are constants of the graph rather than a Shape -> Sub chain (which leaves the Pad, and every shape
+        # after it, to runtime inference: ONNX Runtime then cannot fuse the int8 Pad, nor infer shapes symbolically)
+        H, W = _static_size(H), _static_size(W)
     x = F.pad(feat, (0, grid * P - W, 0, grid * P - H))
     x = F.conv2d(x, weight, bias, stride=P)  # (B*T, D, G, G)
     x = x.flatten(2).transpose(1, 2).reshape(BT // T, T, grid * grid, D)
@@ -90,6 +95,15 @@ def multiscale_embedding(
     if residual is not None:
         x = x + residual
     return x.contiguous()
+
+
+def _static_size(size) -> int:
+    """A traced tensor size as a Python int (a constant of the trace), without the tracer's warning about it."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        return int(size)
 
 
 _INT64_MAX = 2**63 - 1
