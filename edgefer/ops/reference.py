@@ -85,8 +85,8 @@ def multiscale_embedding(
     P = weight.shape[-1]
     if torch.jit.is_tracing():
         # an ONNX export: the map's H, W follow from the static frame size (only the batch axis is dynamic), so the
-        # pads are constants of the graph rather than a Shape -> Sub chain (which leaves the Pad, and every shape
-        # after it, to runtime inference: ONNX Runtime then cannot fuse the int8 Pad, nor infer shapes symbolically)
+        # pads are constants of the graph rather than a Shape -> Sub chain, on which ONNX Runtime's symbolic shape
+        # inference asserted (export.int8's pre-processing) and which kept 6 more Transposes in the int8 graph
         H, W = _static_size(H), _static_size(W)
     x = F.pad(feat, (0, grid * P - W, 0, grid * P - H))
     x = F.conv2d(x, weight, bias, stride=P)  # (B*T, D, G, G)
