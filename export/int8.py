@@ -188,7 +188,7 @@ def _ranges_cache(model: Path, clips: np.ndarray, per_frame: bool, method: str, 
         calibrator = PercentileCalibrater(str(model), None, augmented, symmetric=symmetric, num_bins=2048,
                                           percentile=99.999)
     calibrator.augment_graph()
-    calibrator.infer_session = _session(Path(augmented), custom_ops, ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
+    calibrator.infer_session = cpu_session(Path(augmented), custom_ops, ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
     calibrator.collect_data(_Reader(clips, _input_name(model), per_frame))
     cache = tmp / f"{method}_ranges.json"
     save_tensors_data(calibrator.compute_data(), cache)
@@ -219,11 +219,13 @@ def _input_name(path: Path) -> str:
 
 
 def _run(path: Path, clips: np.ndarray, per_frame: bool, custom_ops: bool = False) -> np.ndarray:
-    session = _session(path, custom_ops)
+    session = cpu_session(path, custom_ops)
     return session.run(None, {session.get_inputs()[0].name: _batch(clips, per_frame)})[0]
 
 
-def _session(path: Path, custom_ops: bool, level=None):
+def cpu_session(path: Path, custom_ops: bool, level=None):
+    """An ONNX Runtime CPU session of ``path`` (with edgefer's custom-op library when ``custom_ops``; ``level``: a
+    ``GraphOptimizationLevel``, default ORT's)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -276,78 +278,130 @@ def quantize_int8(fp32: str | Path, out: str | Path, metadata: ModelMetadata, cl
         ExportError: quantization failed, or the agreement is below ``min_agreement`` (nothing written).
         OutputPathError: ``out`` cannot be written.
     """
-    import onnx
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quant_pre_process, \
-        quantize_static
+    check_options(method, min_agreement)
+    custom = bool(metadata.custom_ops)
+    out = check_output_path(out, "int8 ONNX output")
+    types = types or quant_types_for_cpu()
+    per_frame = metadata.input_layout == "NCHW"
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        quant = Path(tmp, "int8.onnx")
+        excluded = quantize_graph(Path(fp32), quant, clips.calibration, per_frame, custom, method=method, types=types,
+                                  keep_fp32=keep_fp32, scope=scope, tmp=Path(tmp), what=str(out))
+        ref = _run(Path(fp32), clips.held_out, per_frame, custom)
+        got = _run(quant, clips.held_out, per_frame, custom)
+        top1, cos_mean, cos_min = check_agreement(ref, got, min_agreement, len(clips.held_out), str(out))
+        figures = int8_figures(top1, cos_mean, cos_min, clips, method, calib_source, types, scope, excluded, quant)
+        new_meta = replace(metadata, extra={**dict(metadata.extra), **figures})
+        write_int8(quant, out, new_meta)
+    return Int8Report(out, new_meta, top1, cos_mean, cos_min, len(clips.held_out), len(clips.calibration), types,
+                      excluded)
 
+
+def check_options(method: str, min_agreement: float) -> None:
+    """Raise :class:`ArgumentError` for an unknown calibration method or a ``min_agreement`` outside [0, 1]."""
     if method not in METHODS:
         raise ArgumentError(f"unknown calibration method {method!r}; choose one of {', '.join(METHODS)}")
     if not 0.0 <= min_agreement <= 1.0:
         raise ArgumentError(f"min_agreement must be in [0, 1], got {min_agreement}")
-    custom = bool(metadata.custom_ops)
-    if custom:
+
+
+def quantize_graph(fp32: Path, dst: Path, calibration: np.ndarray, per_frame: bool, custom_ops: bool, *, method: str,
+                   types: QuantTypes, keep_fp32: Sequence[str], scope: str, tmp: Path, what: str) -> list[str]:
+    """Pre-process, calibrate and quantize one fp32 graph to the QDQ file ``dst`` (steps 1 and 2 of the module
+    docstring); no check, no metadata.
+
+    Args:
+        fp32: the graph; ``dst``: where the QDQ graph goes (a scratch path).
+        calibration: (N, ...) inputs, fed one at a time as a batch of 1 (``per_frame``: each item's frames, (N, T,
+            C, H, W) -> T frames per call).
+        custom_ops: the graph has edgefer custom nodes (its sessions load the library).
+        method, types, keep_fp32, scope: as :func:`quantize_int8`.
+        tmp: a scratch folder; ``what``: the output named in errors.
+
+    Returns:
+        The node names ``keep_fp32`` resolved to.
+
+    Raises:
+        ArgumentError: an unknown scope, a ``keep_fp32`` entry matching nothing, a scope selecting nothing.
+        BackendUnavailableError: custom ops without the custom-op library.
+        ExportError: ONNX Runtime's quantization failed.
+    """
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quant_pre_process, \
+        quantize_static
+
+    if custom_ops:
         from edgefer import ortops
 
         ortops.library_path()  # BackendUnavailableError naming what is missing, before any work
-    out = check_output_path(out, "int8 ONNX output")
-    types = types or quant_types_for_cpu()
-    per_frame = metadata.input_layout == "NCHW"
     qtype = {"int8": QuantType.QInt8, "uint8": QuantType.QUInt8}
     calib_method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                     "percentile": CalibrationMethod.Percentile}[method]
-    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-        pre, quant = Path(tmp, "pre.onnx"), Path(tmp, "int8.onnx")
-        try:
-            # ORT's basic optimisations in a session that loads the custom-op library (quant_pre_process's own is a
-            # bare session), then quant_pre_process's shape inference (module docstring)
-            _optimize(Path(fp32), pre, custom)
-            quant_pre_process(str(pre), str(pre), skip_symbolic_shape=custom, skip_optimization=True)
-            proto = onnx.load(str(pre))
-            to_quantize, excluded = select_nodes(proto, scope, keep_fp32)
-            cache = _ranges_cache(pre, clips.calibration, per_frame, method, types.symmetric, Path(tmp), custom)
-            extra = {"ActivationSymmetric": types.symmetric, "WeightSymmetric": True,
-                     # TensorRT's explicit quantization has no int32 bias DequantizeLinear: with its (symmetric)
-                     # types the biases stay fp32, and TensorRT fuses them into the int8 conv / GEMM
-                     "QuantizeBias": not types.symmetric}
-            quantize_static(str(pre), str(quant), None, calibration_cache_path=str(cache),
-                            quant_format=QuantFormat.QDQ,
-                            per_channel=True, reduce_range=types.reduce_range,
-                            activation_type=qtype[types.activations], weight_type=qtype[types.weights],
-                            nodes_to_quantize=to_quantize, nodes_to_exclude=excluded if to_quantize is None else None,
-                            calibrate_method=calib_method, extra_options=extra)
-        except EdgeferError:
-            raise
-        except Exception as exc:
-            raise ExportError(f"onnxruntime quantize_static failed: {type(exc).__name__}: {exc}; {out} was not "
-                              "written") from exc
-        ref = _run(Path(fp32), clips.held_out, per_frame, custom)
-        got = _run(quant, clips.held_out, per_frame, custom)
-        top1, cos_mean, cos_min = agreement(ref, got)
-        if not top1 >= min_agreement:
-            raise ExportError(f"int8 top-1 agreement with fp32 {top1:.1%} < {min_agreement:.0%} on "
-                              f"{len(clips.held_out)} held-out clips (logit cosine {cos_mean:.4f}); {out} was not "
-                              "written (try a narrower --int8-scope, --calib-method, --keep-fp32 or more calibration "
-                              "clips)")
-        model = onnx.load(str(quant))
-        quantized = sum(1 for n in model.graph.node if n.op_type == "DequantizeLinear")
-        figures = {"int8.agreement": f"{top1:.6f}", "int8.cosine_mean": f"{cos_mean:.6f}",
-                   "int8.cosine_min": f"{cos_min:.6f}", "int8.held_out_clips": str(len(clips.held_out)),
-                   "int8.calibration_clips": str(len(clips.calibration)), "int8.calibration_method": method,
-                   "int8.calibration_source": calib_source, "int8.split": clips.split, "int8.types": types.name,
-                   "int8.reduce_range": json.dumps(types.reduce_range), "int8.symmetric": json.dumps(types.symmetric),
-                   "int8.scope": scope, "int8.keep_fp32": json.dumps(excluded),
-                   "int8.dequantize_nodes": str(quantized), "int8.format": "QDQ, per-channel weights"}
-        new_meta = replace(metadata, extra={**dict(metadata.extra), **figures})
-        del model.metadata_props[:]
-        for key, value in new_meta.to_props().items():
-            model.metadata_props.add(key=key, value=value)
-        try:
-            onnx.checker.check_model(model)
-        except onnx.checker.ValidationError as exc:
-            raise ExportError(f"the int8 graph fails onnx.checker: {exc}; {out} was not written") from None
-        write_atomically(out, model.SerializeToString(), "int8 ONNX output")
-    return Int8Report(out, new_meta, top1, cos_mean, cos_min, len(clips.held_out), len(clips.calibration), types,
-                      excluded)
+    pre = tmp / f"{dst.stem}.pre.onnx"
+    try:
+        # ORT's basic optimisations in a session that loads the custom-op library (quant_pre_process's own is a
+        # bare session), then quant_pre_process's shape inference (module docstring)
+        _optimize(fp32, pre, custom_ops)
+        quant_pre_process(str(pre), str(pre), skip_symbolic_shape=custom_ops, skip_optimization=True)
+        to_quantize, excluded = select_nodes(onnx.load(str(pre)), scope, keep_fp32)
+        cache = _ranges_cache(pre, calibration, per_frame, method, types.symmetric, tmp, custom_ops)
+        extra = {"ActivationSymmetric": types.symmetric, "WeightSymmetric": True,
+                 # TensorRT's explicit quantization has no int32 bias DequantizeLinear: with its (symmetric) types
+                 # the biases stay fp32, and TensorRT fuses them into the int8 conv / GEMM
+                 "QuantizeBias": not types.symmetric}
+        quantize_static(str(pre), str(dst), None, calibration_cache_path=str(cache), quant_format=QuantFormat.QDQ,
+                        per_channel=True, reduce_range=types.reduce_range,
+                        activation_type=qtype[types.activations], weight_type=qtype[types.weights],
+                        nodes_to_quantize=to_quantize, nodes_to_exclude=excluded if to_quantize is None else None,
+                        calibrate_method=calib_method, extra_options=extra)
+    except EdgeferError:
+        raise
+    except Exception as exc:
+        raise ExportError(f"onnxruntime quantize_static failed: {type(exc).__name__}: {exc}; {what} was not "
+                          "written") from exc
+    return excluded
+
+
+def check_agreement(reference: np.ndarray, candidate: np.ndarray, min_agreement: float, clips: int,
+                    what: str) -> tuple[float, float, float]:
+    """:func:`agreement` of fp32 and int8 logits, or :class:`ExportError` (one line, ``what`` not written) below
+    ``min_agreement``."""
+    top1, cos_mean, cos_min = agreement(reference, candidate)
+    if not top1 >= min_agreement:
+        raise ExportError(f"int8 top-1 agreement with fp32 {top1:.1%} < {min_agreement:.0%} on {clips} held-out "
+                          f"clips (logit cosine {cos_mean:.4f}); {what} was not written (try a narrower "
+                          "--int8-scope, --calib-method, --keep-fp32 or more calibration clips)")
+    return top1, cos_mean, cos_min
+
+
+def int8_figures(top1: float, cos_mean: float, cos_min: float, clips: CalibrationSet, method: str, calib_source: str,
+                 types: QuantTypes, scope: str, excluded: Sequence[str], quant: Path) -> dict[str, str]:
+    """The ``int8.*`` metadata keys of an int8 export."""
+    import onnx
+
+    dequantize = sum(1 for n in onnx.load(str(quant)).graph.node if n.op_type == "DequantizeLinear")
+    return {"int8.agreement": f"{top1:.6f}", "int8.cosine_mean": f"{cos_mean:.6f}",
+            "int8.cosine_min": f"{cos_min:.6f}", "int8.held_out_clips": str(len(clips.held_out)),
+            "int8.calibration_clips": str(len(clips.calibration)), "int8.calibration_method": method,
+            "int8.calibration_source": calib_source, "int8.split": clips.split, "int8.types": types.name,
+            "int8.reduce_range": json.dumps(types.reduce_range), "int8.symmetric": json.dumps(types.symmetric),
+            "int8.scope": scope, "int8.keep_fp32": json.dumps(list(excluded)),
+            "int8.dequantize_nodes": str(dequantize), "int8.format": "QDQ, per-channel weights"}
+
+
+def write_int8(quant: Path, out: Path, metadata: ModelMetadata) -> None:
+    """``quant`` with ``metadata`` as its properties, checked by onnx.checker, written atomically to ``out``."""
+    import onnx
+
+    model = onnx.load(str(quant))
+    del model.metadata_props[:]
+    for key, value in metadata.to_props().items():
+        model.metadata_props.add(key=key, value=value)
+    try:
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as exc:
+        raise ExportError(f"the int8 graph fails onnx.checker: {exc}; {out} was not written") from None
+    write_atomically(out, model.SerializeToString(), "int8 ONNX output")
 
 
 def sensitivity(fp32: str | Path, int8: str | Path, clips: np.ndarray, top: int = 10, *,

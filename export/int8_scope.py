@@ -113,7 +113,7 @@ def select_nodes(model, scope: str, keep_fp32: Sequence[str]) -> tuple[list[str]
         keep_fp32: op types, node names, ``"first_conv"``, ``"classifier"`` (:func:`resolve_keep_fp32`).
 
     Raises:
-        ArgumentError: an unknown scope, a ``keep_fp32`` entry matching nothing, or a conv scope with no Conv.
+        ArgumentError: an unknown scope, a ``keep_fp32`` entry matching nothing, or a scope that selects nothing.
     """
     if scope not in SCOPES:
         raise ArgumentError(f"unknown int8 scope {scope!r}; choose one of {', '.join(SCOPES)}")
@@ -121,6 +121,9 @@ def select_nodes(model, scope: str, keep_fp32: Sequence[str]) -> tuple[list[str]
     if scope == "all":
         return None, excluded
     path = conv_path(model) + (linear_layers(model) if scope == "conv+linear" else [])
-    if not [n for n in model.graph.node if n.op_type == "Conv"]:
-        raise ArgumentError("int8 scope 'conv': the graph has no Conv; use scope 'all'")
-    return [name for name in path if name not in excluded], excluded
+    chosen = [name for name in path if name not in excluded]
+    if not chosen:
+        raise ArgumentError(f"int8 scope {scope!r} selects no node of this graph (no Conv"
+                            f"{' and no Linear layer' if scope == 'conv+linear' else ''} outside --keep-fp32); "
+                            "use scope 'all'")
+    return chosen, excluded

@@ -35,8 +35,8 @@ def test_one_table_names_the_machine_and_every_row(report):
 
     if not tensorrt_available():  # no fake numbers: the rows say why
         assert text.count("TensorRT is not installed") == 4
-    stream = [r for r in result.rows if r.name == "stream/new frame"]
-    assert all(r.ms > 0 and not r.note for r in stream)  # MSSTNet has the split
+    stream = [r for r in result.rows if r.name in bench.STREAM_ROWS]
+    assert len(stream) == 4 and all(r.ms > 0 and not r.note for r in stream)  # MSSTNet has the split, fp32 and int8
 
 
 def test_the_columns_are_consistent(report):
@@ -48,7 +48,7 @@ def test_the_columns_are_consistent(report):
         if r.note:
             assert math.isnan(r.ms)
             continue
-        if r.name == "stream/new frame":  # ms per new frame: the encoder + head calls
+        if r.name in bench.STREAM_ROWS:  # ms per new frame: the encoder + head calls
             assert r.ms > 0 and math.isnan(r.peak_gflops)
             continue
         assert r.ms > 0
@@ -96,6 +96,7 @@ def test_fesnet_rows_say_what_does_not_apply():
     assert text.startswith("fesnet end to end")
     notes = {r.name: r.note for r in result.rows}
     assert "no edgefer custom op" in notes["ort custom ops"] and "no encoder/head split" in notes["stream/new frame"]
+    assert notes["int8 stream/frame"] == notes["stream/new frame"]
     assert not notes["eager"] and not notes["ort fp32"] and not notes["ort int8"]
     with pytest.raises(bench.ArgumentError, match="unknown model"):
         bench.run(batches=(1,), model="resnet")

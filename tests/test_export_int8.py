@@ -223,8 +223,35 @@ def test_cli_int8_with_custom_ops_runs_the_custom_nodes_between_qdq(tmp_path, ca
     assert abs(float(p.probabilities.sum()) - 1) < 1e-5
 
 
+def test_cli_split_int8_writes_an_int8_stream_model(tmp_path, calib_dir):
+    import edgefer
+
+    out = tmp_path / "m8.split"
+    proc = run_cli("export", "msstnet", "--untrained", *SMALL, "--split", "--int8", "--calib", calib_dir,
+                   "--calib-clips", "2", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert "encoder + head" in proc.stdout and "top-1 agreement" in proc.stdout
+    graphs = {part: onnx.load(str(out / f"{part}.onnx")) for part in ("encoder", "head")}
+    for part, model in graphs.items():
+        props = {p.key: p.value for p in model.metadata_props}
+        assert props["edgefer.split.part"] == part and float(props["edgefer.int8.agreement"]) >= 0.95
+        assert props["edgefer.int8.held_out_clips"] == "2"
+    producers = {part: {o: n.op_type for n in g.graph.node for o in n.output} for part, g in graphs.items()}
+    convs = [n for n in graphs["encoder"].graph.node if n.op_type == "Conv"]
+    assert convs and all(producers["encoder"].get(n.input[0]) == "DequantizeLinear" for n in convs)
+    head_inits = {i.name for i in graphs["head"].graph.initializer}
+    linears = [n for n in graphs["head"].graph.node if n.op_type in ("MatMul", "Gemm")]
+    assert any(producers["head"].get(n.input[0]) == "DequantizeLinear" for n in linears)  # the T-Former's Linear
+    assert not any(n.op_type == "Conv" for n in graphs["head"].graph.node) and head_inits
+    model = edgefer.load(str(out))
+    p = model.predict(np.random.default_rng(0).integers(0, 256, (16, 112, 112, 3), dtype=np.uint8))
+    assert type(model).__name__ == "SplitModel" and abs(float(p.probabilities.sum()) - 1) < 1e-5
+
+
 @pytest.mark.parametrize("extra,needle", [
     ((), "--calib"),
+    (("--split",), "--calib"),
+    (("--split", "--calib", "VIDEO", "--int8-debug", "2"), "--int8-debug"),
     (("--calib", "/nonexistent/videos"), "no such video"),
     (("--calib", "VIDEO", "--custom-ops", "--int8-debug", "3"), "--int8-debug"),
     (("--calib", "VIDEO", "--min-agreement", "120"), "--min-agreement"),

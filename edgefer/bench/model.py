@@ -15,7 +15,7 @@ each batch size. ``profile=True`` adds ONNX Runtime's per-node profile of the OR
 
 Rows: ``eager`` (``torch.no_grad``, ``torch.set_num_threads(threads)``), ``ort fp32``, ``ort custom ops`` (MSSTNet
 and STT; FESNet and the zoo model have no edgefer custom op), ``ort int8``, ``int8 + custom ops``, ``tensorrt fp16``
-/ ``tensorrt int8`` and ``stream/new frame``:
+/ ``tensorrt int8``, ``stream/new frame`` and ``int8 stream/frame``:
 
 - ``int8 + custom ops``: the custom-op export quantized the same way (its calibration runs with the custom-op
   library loaded); the ``edgefer`` nodes run fp32 between DequantizeLinear and QuantizeLinear nodes.
@@ -27,7 +27,8 @@ and STT; FESNet and the zoo model have no edgefer custom op), ``ort int8``, ``in
   :mod:`edgefer.stream` runs with its feature cache) costs, per new frame of each of B streams, one encoder call
   on B frames plus one head call on B cached windows (stride 1, the worst case; stride s divides the head's share
   by s). Its ms column is ms per new frame, and ``x eager`` compares it with eager's whole clip. ``edgefer bench
-  stream`` measures the same split over a real video with detection.
+  stream`` measures the same split over a real video with detection. ``int8 stream/frame``: the same for the split
+  quantized by :func:`edgefer.export.int8_split.quantize_split` (``edgefer export --split --int8``).
 
 Timing: each repeat calls every row once in turn (alternating, so drifting load from other processes hits all
 rows alike), after a ``settle_s`` pause that lets the previous row's spinning threads go idle; the figure is the
@@ -55,7 +56,9 @@ from ..errors import ArgumentError, BackendUnavailableError
 
 #: Rows, in table order.
 ROWS = ("eager", "ort fp32", "ort custom ops", "ort int8", "int8 + custom ops", "tensorrt fp16", "tensorrt int8",
-        "stream/new frame")
+        "stream/new frame", "int8 stream/frame")
+#: The rows timed per new frame of a stream (encoder + head of a split), not per clip.
+STREAM_ROWS = ("stream/new frame", "int8 stream/frame")
 #: What ``--model`` accepts.
 MODELS = ("msstnet", "stt", "fesnet", "zoo:fer-minixception")
 #: Models whose export has edgefer custom ops (the rest: the custom-op row says so).
@@ -195,19 +198,24 @@ def run(batches: Sequence[int] = (1, 8), threads: int | None = None, repeats: in
                     if name != "split"}
         engines = _engines(Path(tmp), paths["ort fp32"], calib, max(batches), notes) if "tensorrt fp16" not in notes \
             else {}
-        stream = ({part: _session(ort, paths["split"] / f"{part}.onnx", threads, spinning=False)
-                   for part in ("encoder", "head")}
-                  if "split" in paths else None)
+        streams = {}
+        if "split" in paths:
+            from edgefer.export.int8_split import quantize_split
+
+            quantize_split(paths["split"], Path(tmp, "int8.split"), calib, types=types, min_agreement=0.0)
+            for row, folder in zip(STREAM_ROWS, (paths["split"], Path(tmp, "int8.split"))):
+                streams[row] = {part: _session(ort, folder / f"{part}.onnx", threads, spinning=False)
+                                for part in ("encoder", "head")}
         gemms = gemm_calls(ort, np, gemm_size, threads, types.activations)
         report = Report(describe(), threads, repeats, gflop, {"fp32": 0.0, "int8": 0.0}, types.name, model=model,
                         gflop_source="ONNX graph (Conv/MatMul/Gemm)" if module is None else "FlopCounterMode")
         for b in batches:
-            _time_batch(report, np, torch, module, sessions, engines, stream, gemms, b, shape, per_frame, repeats,
+            _time_batch(report, np, torch, module, sessions, engines, streams, gemms, b, shape, per_frame, repeats,
                         seed, settle_s, notes)
         if profile:
             report.profiles = _profiles(np, paths, shape, per_frame, max(batches), threads, repeats, seed)
         for row in report.rows:
-            row.peak_gflops = (float("nan") if row.name.startswith("tensorrt") or row.name == "stream/new frame"
+            row.peak_gflops = (float("nan") if row.name.startswith("tensorrt") or row.name in STREAM_ROWS
                                else report.peaks["int8" if "int8" in row.name else "fp32"])
     _print(out, ort, torch, report)
     return report
@@ -226,7 +234,8 @@ def _unavailable(model: str, custom_ops: bool, zoo: bool, tensorrt: bool) -> dic
     from edgefer.export.split import SPLITTABLE
 
     if model not in SPLITTABLE:
-        notes["stream/new frame"] = f"not applicable: {model} has no encoder/head split (edgefer.stream)"
+        notes["stream/new frame"] = notes["int8 stream/frame"] = (f"not applicable: {model} has no encoder/head "
+                                                                  "split (edgefer.stream)")
     from edgefer.export.tensorrt_build import tensorrt_available
 
     if not tensorrt:
@@ -430,7 +439,7 @@ def gemm_calls(ort, np, n: int, threads: int, activations: str = "uint8") -> dic
     return calls
 
 
-def _time_batch(report: Report, np, torch, model, sessions: dict, engines: dict, stream, gemms: dict, batch: int,
+def _time_batch(report: Report, np, torch, model, sessions: dict, engines: dict, streams: dict, gemms: dict, batch: int,
                 shape, per_frame: bool, repeats: int, seed: int, settle_s: float, notes: dict[str, str]) -> None:
     clips = np.random.default_rng(seed + batch).random((batch, *shape), dtype=np.float32)
     feed_array = clips.reshape(-1, *shape[1:]) if per_frame else clips  # a per-frame model: a batch of frames
@@ -452,14 +461,15 @@ def _time_batch(report: Report, np, torch, model, sessions: dict, engines: dict,
     for name, call in calls.items():  # warm-up, and parity
         got = call()
         report.max_abs_diff[f"{name} B={batch}"] = float(np.max(np.abs(got - reference)))
-    if stream is not None:  # one new frame per stream: the encoder on B frames, the head on B cached windows
+    for row, stream in streams.items():  # one new frame per stream: the encoder on B frames, the head on B windows
         encoder, head = stream["encoder"], stream["head"]
         frames = {encoder.get_inputs()[0].name: np.ascontiguousarray(clips[:, -1])}
         features = encoder.run(None, frames)[0]
         windows = {head.get_inputs()[0].name: np.ascontiguousarray(
             np.broadcast_to(features[:, None], (batch, shape[0], *features.shape[1:])), np.float32)}
-        calls["stream/new frame"] = lambda: (encoder.run(None, frames), head.run(None, windows))
-        calls["stream/new frame"]()
+        calls[row] = lambda encoder=encoder, head=head, frames=frames, windows=windows: (
+            encoder.run(None, frames), head.run(None, windows))
+        calls[row]()
     for name, (call, _) in gemms.items():
         call()
         calls[f"gemm {name}"] = call
@@ -505,7 +515,7 @@ def _print(out: TextIO, ort, torch, report: Report) -> None:
         if r.note:
             out.write(f"{r.batch:>3} | {r.name:<17} | {r.note}\n")
             continue
-        stream = r.name == "stream/new frame"  # ms per new frame; no clip throughput or FLOPs of its own
+        stream = r.name in STREAM_ROWS  # ms per new frame; no clip throughput or FLOPs of its own
         ratio = _fmt(r.vs_eager, ">6.2f", 6) + ("x" if math.isfinite(r.vs_eager) else " ")
         out.write(f"{r.batch:>3} | {r.name:<17} | {r.ms_per_clip:>8.1f} | "
                   f"{_fmt(float('nan') if stream else r.clips_per_s, '>8.2f', 8)} | "

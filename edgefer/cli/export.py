@@ -42,7 +42,7 @@ def register(subparsers) -> None:
     p.add_argument("--split", action="store_true",
                    help="write a stream model: --out names a folder with encoder.onnx (per frame) and head.onnx "
                         "(per window), checked against the whole model (msstnet, stt); edgefer.stream caches "
-                        "the encoder's per-frame features")
+                        "the encoder's per-frame features; with --int8, both parts are int8, checked together")
     p.add_argument("--custom-ops", action="store_true", help="emit edgefer custom ops (needs the custom-op library)")
     p.add_argument("--opset", type=positive_int, default=17)
     p.add_argument("--exporter", choices=("torchscript", "dynamo"), default="torchscript")
@@ -148,22 +148,12 @@ def _run_int8(args) -> int:
 
     from ..errors import ArgumentError
 
-    if not args.calib:
-        raise ArgumentError("--int8 needs --calib DIR_OR_VIDEO (real videos to calibrate on)")
-    if args.int8_debug and args.custom_ops:
-        raise ArgumentError("--int8-debug runs onnxruntime's qdq_loss_debug, whose sessions cannot load the custom-op "
-                            "library; run it on the standard-op export (without --custom-ops)")
-    if args.min_agreement > 100:
-        raise ArgumentError(f"--min-agreement is a percentage in [0, 100], got {args.min_agreement}")
+    _check_int8_args(args)
     out = check_output_path(args.out, "--out")
-    if not Path(args.calib).exists():  # before the fp32 export
-        raise ArgumentError(f"--calib {args.calib}: no such video, folder or annotation list")
 
     from edgefer.export.calibration_clips import calibration_clips
-    from edgefer.export.int8 import quantize_int8, sensitivity, tensorrt_types
-    from edgefer.export.int8_scope import DEFAULT_KEEP_FP32
+    from edgefer.export.int8 import quantize_int8, sensitivity
 
-    keep = DEFAULT_KEEP_FP32 if args.keep_fp32 is None else tuple(k for k in args.keep_fp32 if k != "none")
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         if args.model.startswith("zoo:"):
             fp32, metadata = _zoo_fp32(args.model)
@@ -175,22 +165,50 @@ def _run_int8(args) -> int:
             print(f"fp32 export checked ({args.model}, {'trained' if trained else 'UNTRAINED'} weights): max abs "
                   f"diff ONNX Runtime vs PyTorch {max(exported.max_abs_diff.values()):.2e}")
         clips = calibration_clips(args.calib, metadata, clips_per_video=args.calib_clips)
-        types = tensorrt_types() if args.int8_types == "tensorrt" else None
-        report = quantize_int8(fp32, out, metadata, clips, method=args.calib_method, types=types, keep_fp32=keep,
-                               scope=args.int8_scope, min_agreement=args.min_agreement / 100,
-                               calib_source=str(args.calib))
-        print(f"wrote {report.path} (int8 QDQ {report.types.name}: {report.types.reason}; scope {args.int8_scope}"
-              f"{' with edgefer custom ops in fp32' if metadata.custom_ops else ''}; {args.calib_method} "
-              f"calibration on {report.calibration} clips); vs fp32 on {report.held_out} held-out clips: top-1 "
-              f"agreement {report.agreement:.1%}, logit cosine mean {report.cosine_mean:.4f} min "
-              f"{report.cosine_min:.4f}; also kept in fp32: {len(report.excluded)} nodes "
-              f"({', '.join(keep) or 'none'})")
-        print(f"split: {clips.split}" + (f"; skipped {'; '.join(clips.skipped)}" if clips.skipped else ""))
+        report = quantize_int8(fp32, out, metadata, clips, **_int8_options(args))
+        _print_int8(args, report, clips, "with edgefer custom ops in fp32, " if metadata.custom_ops else "")
         if args.int8_debug:
             for name, sqnr in sensitivity(fp32, out, clips.held_out, args.int8_debug,
                                           per_frame=metadata.input_layout == "NCHW"):
                 print(f"  SQNR {sqnr:7.2f} dB  {name}")
     return 0
+
+
+def _check_int8_args(args) -> None:
+    """The --int8 flags that can be checked before any export."""
+    from pathlib import Path
+
+    from ..errors import ArgumentError
+
+    if not args.calib:
+        raise ArgumentError("--int8 needs --calib DIR_OR_VIDEO (real videos to calibrate on)")
+    if args.int8_debug and (args.custom_ops or args.split):
+        raise ArgumentError("--int8-debug runs onnxruntime's qdq_loss_debug on one standard-op graph; drop "
+                            "--custom-ops / --split for the debug run")
+    if args.min_agreement > 100:
+        raise ArgumentError(f"--min-agreement is a percentage in [0, 100], got {args.min_agreement}")
+    if not Path(args.calib).exists():  # before the fp32 export
+        raise ArgumentError(f"--calib {args.calib}: no such video, folder or annotation list")
+
+
+def _int8_options(args) -> dict:
+    """The keyword arguments of quantize_int8 / quantize_split that the flags set."""
+    from edgefer.export.int8 import tensorrt_types
+    from edgefer.export.int8_scope import DEFAULT_KEEP_FP32
+
+    keep = DEFAULT_KEEP_FP32 if args.keep_fp32 is None else tuple(k for k in args.keep_fp32 if k != "none")
+    return dict(method=args.calib_method, types=tensorrt_types() if args.int8_types == "tensorrt" else None,
+                keep_fp32=keep, scope=args.int8_scope, min_agreement=args.min_agreement / 100,
+                calib_source=str(args.calib))
+
+
+def _print_int8(args, report, clips, what: str) -> None:
+    print(f"wrote {report.path} (int8 QDQ {report.types.name}: {report.types.reason}; {what}scope {args.int8_scope}; "
+          f"{args.calib_method} calibration on {report.calibration} clips); vs fp32 on {report.held_out} held-out "
+          f"clips: top-1 agreement {report.agreement:.1%}, logit cosine mean {report.cosine_mean:.4f} min "
+          f"{report.cosine_min:.4f}; also kept in fp32: {len(report.excluded)} nodes "
+          f"({', '.join(_int8_options(args)['keep_fp32']) or 'none'})")
+    print(f"calibration split: {clips.split}" + (f"; skipped {'; '.join(clips.skipped)}" if clips.skipped else ""))
 
 
 def _zoo_fp32(model: str):
@@ -225,13 +243,18 @@ def _run_zoo_int8(args) -> int:
 
 
 def _run_split(args) -> int:
-    """``--split``: the checked encoder + head folder (:func:`edgefer.export.split.export_split`) at --out."""
+    """``--split``: the checked encoder + head folder (:func:`edgefer.export.split.export_split`) at --out; with
+    ``--int8``, that folder exported into a temporary one, then quantized part by part
+    (:func:`edgefer.export.int8_split.quantize_split`) to --out."""
+    import tempfile
     from pathlib import Path
 
     from ..errors import ArgumentError, OutputPathError
 
-    if args.custom_ops or getattr(args, "int8", False):
-        raise ArgumentError("--split exports standard fp32 ops only; drop --custom-ops / --int8")
+    if args.custom_ops:
+        raise ArgumentError("--split exports standard ops only; drop --custom-ops")
+    if args.int8:
+        _check_int8_args(args)
     out = Path(args.out)
     if out.is_file():
         raise OutputPathError(f"cannot write --out {out}: it is a file; --split writes a folder (e.g. NAME.split)")
@@ -243,10 +266,20 @@ def _run_split(args) -> int:
         raise ArgumentError(f"--split: {args.model} has no encoder/head split (splittable: {', '.join(SPLITTABLE)})")
     model, metadata, trained = _model_and_metadata(args)
     real = _check_clips(args, metadata)
-    report = export_split(model, out, metadata, opset=args.opset, real_clips=real, atol=args.atol, seed=args.seed)
-    diffs = ", ".join(f"{k} clips {v:.2e}" for k, v in report.max_abs_diff.items())
-    print(f"wrote {report.path}/ (encoder.onnx + head.onnx, per-frame features {list(report.features)}; "
-          f"{'trained' if trained else 'UNTRAINED'} weights); max abs logit diff split vs whole model: {diffs}")
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        fp32 = Path(tmp, "fp32.split") if args.int8 else out
+        report = export_split(model, fp32, metadata, opset=args.opset, real_clips=real, atol=args.atol, seed=args.seed)
+        diffs = ", ".join(f"{k} clips {v:.2e}" for k, v in report.max_abs_diff.items())
+        print(f"{'fp32 split checked' if args.int8 else f'wrote {report.path}/'} (encoder.onnx + head.onnx, "
+              f"per-frame features {list(report.features)}; {'trained' if trained else 'UNTRAINED'} weights); max "
+              f"abs logit diff split vs whole model: {diffs}")
+        if args.int8:
+            from edgefer.export.calibration_clips import calibration_clips
+            from edgefer.export.int8_split import quantize_split
+
+            clips = calibration_clips(args.calib, metadata, clips_per_video=args.calib_clips)
+            int8 = quantize_split(fp32, out, clips, **_int8_options(args))
+            _print_int8(args, int8, clips, "encoder + head, ")
     return 0
 
 
