@@ -4,14 +4,19 @@ A command that runs for minutes and then cannot write its result loses that resu
 writes for the user (``predict --json``, ``spot --json``, ``export --out``, ``eval-spotting --json``) is checked
 with :func:`check_output_path` before the work, and written with :func:`write_atomically`: the data goes to a
 temporary file in the destination's folder, which then replaces the destination in one ``os.replace``. A reader
-never sees a half-written file, and a failed write leaves the old file (if any) as it was. Torch-free.
+never sees a half-written file, and a failed write leaves the old file (if any) as it was; a folder artefact
+is written the same way with :func:`folder_written_atomically`. Torch-free.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from .errors import OutputPathError
 
@@ -85,3 +90,24 @@ def write_atomically(path: str | os.PathLike[str], data: str | bytes, what: str 
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+@contextmanager
+def folder_written_atomically(out: str | os.PathLike[str], prefix: str = ".edgefer-") -> Iterator[Path]:
+    """A fresh folder beside ``out`` to write a folder artefact into (a split model: ``encoder.onnx`` +
+    ``head.onnx``); when the ``with`` block ends without an error it replaces ``out`` (an existing folder there is
+    removed first), and on an error it is removed and ``out`` is left as it was.
+
+    Raises:
+        OSError: the folder cannot be created beside ``out``.
+    """
+    out = Path(out)
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=out.parent))
+    try:
+        yield tmp
+        if out.is_dir():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -13,7 +13,6 @@ check passed. :mod:`edgefer.stream` and ``edgefer.load(folder)`` run it like the
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from edgefer.errors import OutputPathError
+from edgefer.outputs import folder_written_atomically
 from edgefer.metadata import ModelMetadata
 from edgefer.runtime.onnx_metadata import read_metadata_props
 
@@ -77,10 +77,8 @@ def quantize_split(fp32: str | Path, out: str | Path, clips: CalibrationSet, *, 
     parts = {name: fp32 / name for name in (ENCODER_FILE, HEAD_FILE)}
     metadata = {name: ModelMetadata.from_props(read_metadata_props(path), source=str(path))
                 for name, path in parts.items()}
-    tmp = Path(tempfile.mkdtemp(prefix=".int8-split-", dir=out.parent))
-    try:
-        scratch = tmp / "scratch"
-        scratch.mkdir()
+    with folder_written_atomically(out, ".int8-split-") as tmp, tempfile.TemporaryDirectory(dir=out.parent) as work:
+        scratch = Path(work)
         quant = {name: scratch / name for name in parts}
         options = dict(method=method, types=types, keep_fp32=keep_fp32, scope=scope, tmp=scratch, what=str(out))
         excluded = quantize_graph(parts[ENCODER_FILE], quant[ENCODER_FILE], clips.calibration, True, False,
@@ -97,12 +95,5 @@ def quantize_split(fp32: str | Path, out: str | Path, clips: CalibrationSet, *, 
                                    quant[name])
             written[name] = replace(metadata[name], extra={**dict(metadata[name].extra), **figures})
             write_int8(quant[name], tmp / name, written[name])
-        shutil.rmtree(scratch)
-        if out.is_dir():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return Int8Report(out, written[HEAD_FILE], top1, cos_mean, cos_min, len(clips.held_out), len(clips.calibration),
                       types, excluded)

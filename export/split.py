@@ -26,9 +26,6 @@ against the whole PyTorch model on random clips and on real clips when given; a 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -39,7 +36,7 @@ from torch import nn
 
 from edgefer.errors import ExportError
 from edgefer.metadata import ModelMetadata
-from edgefer.outputs import check_output_path
+from edgefer.outputs import check_output_path, folder_written_atomically
 
 from .onnx_export import DEFAULT_OPSET, tracing
 
@@ -199,8 +196,7 @@ def export_split(model, out: str | Path, metadata: ModelMetadata, *, opset: int 
         for part in ("encoder", "head"):
             parts[part] = replace(metadata, extra={**dict(metadata.extra), **common, "split.part": part})
         out.parent.mkdir(parents=False, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".split-", dir=out.parent))
-        try:
+        with folder_written_atomically(out, ".split-") as tmp:
             head_example = torch.rand(1, T, *features, generator=gen)
             _export_graph(encoder, frames, tmp / ENCODER_FILE, "frames", "features", parts["encoder"], opset)
             _export_graph(head, head_example, tmp / HEAD_FILE, "features", "output", parts["head"], opset)
@@ -214,12 +210,6 @@ def export_split(model, out: str | Path, metadata: ModelMetadata, *, opset: int 
             if not worst <= atol:
                 raise ExportError(f"the split (encoder + head on ONNX Runtime) disagrees with the whole model: max "
                                   f"abs logit difference {worst:.3g} > {atol:g} ({diffs}); {out} was not written")
-            if out.is_dir():
-                shutil.rmtree(out)
-            os.replace(tmp, out)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
     finally:
         model.kernels = previous
     return SplitReport(out, parts["head"], features, diffs)

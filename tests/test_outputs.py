@@ -7,7 +7,7 @@ import os
 import pytest
 
 from edgefer.errors import OutputPathError
-from edgefer.outputs import check_output_path, write_atomically
+from edgefer.outputs import check_output_path, folder_written_atomically, write_atomically
 
 
 def test_a_writable_path_is_accepted(tmp_path):
@@ -79,3 +79,17 @@ def test_a_symlink_is_written_through(tmp_path):
     link.symlink_to(target)
     write_atomically(link, "new")
     assert link.is_symlink() and target.read_text() == "new"
+
+
+def test_a_folder_replaces_the_old_one_only_when_written(tmp_path):
+    out = tmp_path / "m.split"
+    out.mkdir()
+    (out / "old.onnx").write_text("old")
+    with pytest.raises(RuntimeError):
+        with folder_written_atomically(out) as tmp:
+            (tmp / "new.onnx").write_text("half")
+            raise RuntimeError("the check failed")
+    assert [p.name for p in out.iterdir()] == ["old.onnx"] and sorted(p.name for p in tmp_path.iterdir()) == ["m.split"]
+    with folder_written_atomically(out) as tmp:
+        (tmp / "new.onnx").write_text("new")
+    assert [p.name for p in out.iterdir()] == ["new.onnx"] and sorted(p.name for p in tmp_path.iterdir()) == ["m.split"]
