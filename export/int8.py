@@ -322,9 +322,10 @@ def quantize_graph(fp32: Path, dst: Path, calibration: np.ndarray, per_frame: bo
         The node names ``keep_fp32`` resolved to.
 
     Raises:
-        ArgumentError: an unknown scope, a ``keep_fp32`` entry matching nothing, a scope selecting nothing.
+        ArgumentError: an unknown scope, a ``keep_fp32`` entry matching nothing, a scope selecting nothing; a
+            graph that is already quantized.
         BackendUnavailableError: custom ops without the custom-op library.
-        ExportError: ONNX Runtime's quantization failed.
+        ExportError: ONNX Runtime's quantization failed, or wrote a graph it cannot load.
     """
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quant_pre_process, \
@@ -337,6 +338,10 @@ def quantize_graph(fp32: Path, dst: Path, calibration: np.ndarray, per_frame: bo
     qtype = {"int8": QuantType.QInt8, "uint8": QuantType.QUInt8}
     calib_method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                     "percentile": CalibrationMethod.Percentile}[method]
+    graph = onnx.load(str(fp32), load_external_data=False).graph
+    if any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in graph.node):
+        raise ArgumentError(f"{fp32} is already quantized (it has QuantizeLinear/DequantizeLinear nodes); int8 "
+                            "quantization takes the fp32 export")
     pre = tmp / f"{dst.stem}.pre.onnx"
     try:
         # ORT's basic optimisations in a session that loads the custom-op library (quant_pre_process's own is a
@@ -354,6 +359,7 @@ def quantize_graph(fp32: Path, dst: Path, calibration: np.ndarray, per_frame: bo
                         activation_type=qtype[types.activations], weight_type=qtype[types.weights],
                         nodes_to_quantize=to_quantize, nodes_to_exclude=excluded if to_quantize is None else None,
                         calibrate_method=calib_method, extra_options=extra)
+        cpu_session(dst, custom_ops)  # ONNX Runtime must load what it wrote
     except EdgeferError:
         raise
     except Exception as exc:

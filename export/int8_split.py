@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from edgefer.errors import OutputPathError
+from edgefer.errors import ArgumentError, OutputPathError
 from edgefer.outputs import folder_written_atomically
 from edgefer.metadata import ModelMetadata
 from edgefer.runtime.onnx_metadata import read_metadata_props
@@ -62,7 +62,8 @@ def quantize_split(fp32: str | Path, out: str | Path, clips: CalibrationSet, *, 
         nodes kept in fp32 in both parts.
 
     Raises:
-        ArgumentError: as :func:`export.int8.quantize_int8`.
+        ArgumentError: as :func:`export.int8.quantize_int8`; ``fp32`` lacks a part, or a part's metadata is not
+            that part's.
         OutputPathError: ``out`` is a file, or its parent folder is missing or read-only.
         ExportError: quantization failed, or the composed agreement is below ``min_agreement`` (nothing written).
         MetadataError: a part is not an edgefer ONNX file.
@@ -75,8 +76,15 @@ def quantize_split(fp32: str | Path, out: str | Path, clips: CalibrationSet, *, 
         raise OutputPathError(f"cannot write {out}: its folder {out.parent} is missing or not writable")
     types = types or quant_types_for_cpu()
     parts = {name: fp32 / name for name in (ENCODER_FILE, HEAD_FILE)}
+    missing = [name for name, path in parts.items() if not path.is_file()]
+    if missing:
+        raise ArgumentError(f"{fp32} is not a split model folder: no {' or '.join(missing)} (edgefer export --split)")
     metadata = {name: ModelMetadata.from_props(read_metadata_props(path), source=str(path))
                 for name, path in parts.items()}
+    for name, part in ((ENCODER_FILE, "encoder"), (HEAD_FILE, "head")):
+        if metadata[name].extra.get("split.part") != part:
+            raise ArgumentError(f"{parts[name]} is not a split {part} (its metadata split.part is "
+                                f"{metadata[name].extra.get('split.part')!r})")
     with folder_written_atomically(out, ".int8-split-") as tmp, tempfile.TemporaryDirectory(dir=out.parent) as work:
         scratch = Path(work)
         quant = {name: scratch / name for name in parts}

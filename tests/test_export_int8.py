@@ -142,6 +142,24 @@ def test_refuses_below_the_threshold_and_writes_nothing(tmp_path, small_fp32, ca
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_int8_model_or_a_non_split_folder_is_refused(tmp_path, small_fp32):
+    from edgefer.export.int8_split import quantize_split
+
+    path, metadata = small_fp32
+    rng = np.random.default_rng(0)
+    clips = CalibrationSet(rng.random((2, 16, 3, 112, 112), dtype=np.float32),
+                           rng.random((1, 16, 3, 112, 112), dtype=np.float32), "random")
+    int8 = tmp_path / "m8.onnx"
+    quantize_int8(path, int8, metadata, clips, min_agreement=0.0)
+    again = tmp_path / "again.onnx"
+    with pytest.raises(ArgumentError, match="already quantized"):
+        quantize_int8(int8, again, metadata, clips, min_agreement=0.0)
+    assert not again.exists()
+    with pytest.raises(ArgumentError, match="not a split model folder"):
+        quantize_split(tmp_path, tmp_path / "m8.split", clips)
+    assert not (tmp_path / "m8.split").exists()
+
+
 def test_keep_fp32_names_must_match(small_fp32):
     model = onnx.load(str(small_fp32[0]))
     names = resolve_keep_fp32(model, ("first_conv", "classifier", "Softmax"))
