@@ -48,7 +48,7 @@ FIRST_CONV, CLASSIFIER = "first_conv", "classifier"
 #: per clip at B = 1 on an AMD EPYC with AVX-512 VNNI) for no top-1 change on the trained zoo model (100% either
 #: way; logit cosine min 0.9993 vs 0.9945). ``keep_fp32=(..., "first_conv")`` keeps it.
 DEFAULT_KEEP_FP32 = ("LayerNormalization", "Softmax", CLASSIFIER)
-#: Ops that join the conv path when all their inputs come from it.
+#: Ops that join the conv path when their data input (an Add: both inputs) comes from it.
 _CONV_PATH_FOLLOWERS = ("Relu", "MaxPool", "Add")
 
 
