@@ -19,7 +19,7 @@ and ``edgefer prepare`` need no torch.
 
 from __future__ import annotations
 
-from importlib import import_module
+from edgefer.lazy import lazy_getattr
 
 from .annotations import (parse_root, read_annotation_list, read_dfew_split, resolve_frame_dir, scan_class_folders,
                           write_annotation_list)
@@ -36,9 +36,4 @@ __all__ = ["ClipRecord", "DatasetError", "RecordList", "IMAGE_SUFFIXES", "list_f
            "loso_folds", *_LAZY]
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

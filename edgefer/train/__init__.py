@@ -13,7 +13,7 @@ The datasets are :mod:`edgefer.data`'s. The runtime never imports this package. 
 use, so that ``edgefer evaluate`` on an ``.onnx`` file (:mod:`.artefact`) runs without torch.
 """
 
-from importlib import import_module
+from edgefer.lazy import lazy_getattr
 
 _LAZY = {"TrainConfig": ".config", "apply_overrides": ".config", "load_config": ".config", "resolve": ".config",
          "TrainResult": ".trainer", "train": ".trainer"}
@@ -21,9 +21,4 @@ _LAZY = {"TrainConfig": ".config", "apply_overrides": ".config", "load_config": 
 __all__ = list(_LAZY)
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
