@@ -278,6 +278,8 @@ def quantize_int8(fp32: str | Path, out: str | Path, metadata: ModelMetadata, cl
         ExportError: quantization failed, or the agreement is below ``min_agreement`` (nothing written).
         OutputPathError: ``out`` cannot be written.
     """
+    import onnx
+
     check_options(method, min_agreement)
     custom = bool(metadata.custom_ops)
     out = check_output_path(out, "int8 ONNX output")
@@ -290,9 +292,10 @@ def quantize_int8(fp32: str | Path, out: str | Path, metadata: ModelMetadata, cl
         ref = _run(Path(fp32), clips.held_out, per_frame, custom)
         got = _run(quant, clips.held_out, per_frame, custom)
         top1, cos_mean, cos_min = check_agreement(ref, got, min_agreement, len(clips.held_out), str(out))
-        figures = int8_figures(top1, cos_mean, cos_min, clips, method, calib_source, types, scope, excluded, quant)
+        model = onnx.load(str(quant))
+        figures = int8_figures(top1, cos_mean, cos_min, clips, method, calib_source, types, scope, excluded, model)
         new_meta = replace(metadata, extra={**dict(metadata.extra), **figures})
-        write_int8(quant, out, new_meta)
+        write_int8(model, out, new_meta)
     return Int8Report(out, new_meta, top1, cos_mean, cos_min, len(clips.held_out), len(clips.calibration), types,
                       excluded)
 
@@ -381,11 +384,9 @@ def check_agreement(reference: np.ndarray, candidate: np.ndarray, min_agreement:
 
 
 def int8_figures(top1: float, cos_mean: float, cos_min: float, clips: CalibrationSet, method: str, calib_source: str,
-                 types: QuantTypes, scope: str, excluded: Sequence[str], quant: Path) -> dict[str, str]:
-    """The ``int8.*`` metadata keys of an int8 export."""
-    import onnx
-
-    dequantize = sum(1 for n in onnx.load(str(quant)).graph.node if n.op_type == "DequantizeLinear")
+                 types: QuantTypes, scope: str, excluded: Sequence[str], model) -> dict[str, str]:
+    """The ``int8.*`` metadata keys of an int8 export whose QDQ graph is ``model`` (an ``onnx.ModelProto``)."""
+    dequantize = sum(1 for n in model.graph.node if n.op_type == "DequantizeLinear")
     return {"int8.agreement": f"{top1:.6f}", "int8.cosine_mean": f"{cos_mean:.6f}",
             "int8.cosine_min": f"{cos_min:.6f}", "int8.held_out_clips": str(len(clips.held_out)),
             "int8.calibration_clips": str(len(clips.calibration)), "int8.calibration_method": method,
@@ -395,11 +396,16 @@ def int8_figures(top1: float, cos_mean: float, cos_min: float, clips: Calibratio
             "int8.dequantize_nodes": str(dequantize), "int8.format": "QDQ, per-channel weights"}
 
 
-def write_int8(quant: Path, out: Path, metadata: ModelMetadata) -> None:
-    """``quant`` with ``metadata`` as its properties, checked by onnx.checker, written atomically to ``out``."""
+def write_int8(model, out: Path, metadata: ModelMetadata) -> None:
+    """The QDQ graph ``model`` (an ``onnx.ModelProto``, changed in place) with ``metadata`` as its properties,
+    checked by onnx.checker, written atomically to ``out``.
+
+    Raises:
+        ExportError: the graph fails onnx.checker (nothing written).
+        OutputPathError: ``out`` cannot be written.
+    """
     import onnx
 
-    model = onnx.load(str(quant))
     del model.metadata_props[:]
     for key, value in metadata.to_props().items():
         model.metadata_props.add(key=key, value=value)

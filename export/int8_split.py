@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import onnx
 
 from edgefer.errors import ArgumentError, OutputPathError
-from edgefer.outputs import folder_written_atomically
 from edgefer.metadata import ModelMetadata
+from edgefer.outputs import folder_written_atomically
 from edgefer.runtime.onnx_metadata import read_metadata_props
 
 from .calibration_clips import CalibrationSet
@@ -99,9 +100,9 @@ def quantize_split(fp32: str | Path, out: str | Path, clips: CalibrationSet, *, 
         top1, cos_mean, cos_min = check_agreement(ref, got, min_agreement, len(clips.held_out), str(out))
         written = {}
         for name in parts:
-            figures = int8_figures(top1, cos_mean, cos_min, clips, method, calib_source, types, scope, excluded,
-                                   quant[name])
+            model = onnx.load(str(quant[name]))
+            figures = int8_figures(top1, cos_mean, cos_min, clips, method, calib_source, types, scope, excluded, model)
             written[name] = replace(metadata[name], extra={**dict(metadata[name].extra), **figures})
-            write_int8(quant[name], tmp / name, written[name])
+            write_int8(model, tmp / name, written[name])
     return Int8Report(out, written[HEAD_FILE], top1, cos_mean, cos_min, len(clips.held_out), len(clips.calibration),
                       types, excluded)
